@@ -1,0 +1,36 @@
+//! The agent kit: what every A2A agent in the system shares.
+//!
+//! Writing an agent comes down to its skills ([`SkillContract`]) and an
+//! [`a2a_server::AgentExecutor`]. The kit supplies the rest:
+//!
+//! - [`AgentDefinition`] → the agent card, with `supportedInterfaces`
+//!   (JSON-RPC and HTTP+JSON), streaming and push capabilities, a bearer
+//!   scheme, and the skill-contracts extension ([`SKILL_CONTRACTS_EXTENSION`]).
+//! - [`PgTaskStore`] and [`PgPushConfigStore`]: tasks, history, artifacts and
+//!   push configs in the `agents` schema, kept across restarts.
+//! - [`AgentServer`]: bearer auth, body limit, `/healthz`, `/readyz`,
+//!   `/metrics`, tracing spans per task, graceful shutdown.
+//! - [`client`]: discovery from `agents.yaml`, calls with timeouts, retries
+//!   with backoff and jitter, and a circuit breaker per agent.
+//!
+//! Architecture invariant: the kit holds protocol plumbing only. What an
+//! agent does lives in its own crate's executor.
+
+pub mod client;
+mod contracts;
+mod events;
+mod metrics;
+mod push_store;
+mod server;
+mod task_store;
+
+pub use contracts::{AgentDefinition, Phase, SKILL_CONTRACTS_EXTENSION, SkillContract, SkillInput};
+pub use events::TaskEvents;
+pub use metrics::TaskMetrics;
+pub use push_store::PgPushConfigStore;
+pub use server::{AgentServer, RunningAgent, StoreChoice};
+pub use task_store::PgTaskStore;
+
+/// Re-exported so agent crates use the same SDK versions as the kit.
+pub use a2a;
+pub use a2a_server;

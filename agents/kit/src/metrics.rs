@@ -1,0 +1,227 @@
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use a2a::{A2AError, StreamResponse, TaskState};
+use a2a_server::{AgentExecutor, ExecutorContext};
+use futures::Stream;
+use futures::stream::BoxStream;
+
+use crate::AgentDefinition;
+use crate::task_store::state_name;
+
+/// Upper bounds (seconds) of the task-duration histogram buckets.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 1800.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Default)]
+struct Series {
+    transitions: BTreeMap<(String, String), u64>,
+    durations: BTreeMap<String, Histogram>,
+}
+
+/// Task counters for `/metrics`: transitions by skill and state, and the
+/// duration of finished tasks by skill, in Prometheus text format.
+#[derive(Clone, Default)]
+pub struct TaskMetrics {
+    agent: String,
+    series: Arc<Mutex<Series>>,
+}
+
+impl TaskMetrics {
+    pub fn new(agent: &str) -> Self {
+        TaskMetrics {
+            agent: agent.to_owned(),
+            series: Arc::default(),
+        }
+    }
+
+    fn record_state(&self, skill: &str, state: &TaskState) {
+        if let Ok(mut s) = self.series.lock() {
+            *s.transitions
+                .entry((skill.to_owned(), state_name(state)))
+                .or_default() += 1;
+        }
+    }
+
+    fn record_duration(&self, skill: &str, seconds: f64) {
+        if let Ok(mut s) = self.series.lock() {
+            let h = s.durations.entry(skill.to_owned()).or_default();
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                if seconds <= *bound {
+                    h.counts[i] += 1;
+                }
+            }
+            h.count += 1;
+            h.sum += seconds;
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let agent = &self.agent;
+        let Ok(s) = self.series.lock() else {
+            return out;
+        };
+        out.push_str(
+            "# HELP a2a_task_transitions_total Task state transitions by skill and state.\n",
+        );
+        out.push_str("# TYPE a2a_task_transitions_total counter\n");
+        for ((skill, state), n) in &s.transitions {
+            let _ = writeln!(
+                out,
+                "a2a_task_transitions_total{{agent=\"{agent}\",skill=\"{skill}\",state=\"{state}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP a2a_task_duration_seconds Time from start to a terminal state.\n");
+        out.push_str("# TYPE a2a_task_duration_seconds histogram\n");
+        for (skill, h) in &s.durations {
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "a2a_task_duration_seconds_bucket{{agent=\"{agent}\",skill=\"{skill}\",le=\"{bound}\"}} {}",
+                    h.counts[i]
+                );
+            }
+            let labels = format!("agent=\"{agent}\",skill=\"{skill}\"");
+            let _ = writeln!(
+                out,
+                "a2a_task_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(out, "a2a_task_duration_seconds_sum{{{labels}}} {}", h.sum);
+            let _ = writeln!(
+                out,
+                "a2a_task_duration_seconds_count{{{labels}}} {}",
+                h.count
+            );
+        }
+        out
+    }
+}
+
+/// Wraps an agent's executor with a tracing span and metrics per task.
+pub(crate) struct ObservedExecutor<E> {
+    pub inner: E,
+    pub definition: Arc<AgentDefinition>,
+    pub metrics: TaskMetrics,
+}
+
+impl<E: AgentExecutor> ObservedExecutor<E> {
+    fn skill_of(&self, ctx: &ExecutorContext) -> String {
+        let named = ctx
+            .message
+            .as_ref()
+            .and_then(|m| m.metadata.as_ref())
+            .and_then(|m| m.get("skill"))
+            .and_then(|v| v.as_str())
+            .and_then(|s| self.definition.skill(s))
+            .map(|s| s.id.clone());
+        match (named, self.definition.skills.as_slice()) {
+            (Some(id), _) => id,
+            (None, [only]) => only.id.clone(),
+            _ => "unknown".to_owned(),
+        }
+    }
+
+    fn observe(
+        &self,
+        ctx: &ExecutorContext,
+        operation: &'static str,
+        stream: BoxStream<'static, Result<StreamResponse, A2AError>>,
+    ) -> BoxStream<'static, Result<StreamResponse, A2AError>> {
+        let skill = self.skill_of(ctx);
+        let span = tracing::info_span!(
+            "a2a.task",
+            agent = %self.definition.name,
+            task_id = %ctx.task_id,
+            context_id = %ctx.context_id,
+            skill = %skill,
+            operation,
+        );
+        Box::pin(ObservedStream {
+            inner: stream,
+            span,
+            skill,
+            metrics: self.metrics.clone(),
+            started: Instant::now(),
+        })
+    }
+}
+
+impl<E: AgentExecutor> AgentExecutor for ObservedExecutor<E> {
+    fn execute(
+        &self,
+        ctx: ExecutorContext,
+    ) -> BoxStream<'static, Result<StreamResponse, A2AError>> {
+        let stream = self.inner.execute(clone_context(&ctx));
+        self.observe(&ctx, "execute", stream)
+    }
+
+    fn cancel(&self, ctx: ExecutorContext) -> BoxStream<'static, Result<StreamResponse, A2AError>> {
+        let stream = self.inner.cancel(clone_context(&ctx));
+        self.observe(&ctx, "cancel", stream)
+    }
+}
+
+fn clone_context(ctx: &ExecutorContext) -> ExecutorContext {
+    ExecutorContext {
+        message: ctx.message.clone(),
+        task_id: ctx.task_id.clone(),
+        stored_task: ctx.stored_task.clone(),
+        context_id: ctx.context_id.clone(),
+        metadata: ctx.metadata.clone(),
+        user: ctx.user.clone(),
+        service_params: ctx.service_params.clone(),
+        tenant: ctx.tenant.clone(),
+    }
+}
+
+struct ObservedStream {
+    inner: BoxStream<'static, Result<StreamResponse, A2AError>>,
+    span: tracing::Span,
+    skill: String,
+    metrics: TaskMetrics,
+    started: Instant,
+}
+
+impl Stream for ObservedStream {
+    type Item = Result<StreamResponse, A2AError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        let polled = this.inner.as_mut().poll_next(cx);
+        if let Poll::Ready(Some(Ok(event))) = &polled {
+            let state = match event {
+                StreamResponse::Task(t) => Some(&t.status.state),
+                StreamResponse::StatusUpdate(u) => Some(&u.status.state),
+                _ => None,
+            };
+            if let Some(state) = state {
+                this.metrics.record_state(&this.skill, state);
+                tracing::debug!(state = %state_name(state), "task state");
+                if state.is_terminal() || *state == TaskState::InputRequired {
+                    this.metrics
+                        .record_duration(&this.skill, this.started.elapsed().as_secs_f64());
+                }
+            }
+        }
+        if let Poll::Ready(Some(Err(error))) = &polled {
+            tracing::warn!(code = error.code, message = %error.message, "executor error");
+        }
+        polled
+    }
+}

@@ -1,0 +1,262 @@
+//! The command line. Each subcommand parses its flags into a config and
+//! calls the library; nothing here decides behaviour.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use mlops_service_auth::{Scope, SigningKey, TokenRequest};
+
+use crate::{control_plane, services, supervisor, telemetry};
+
+const EXAMPLES: &str = "\
+Examples:
+  mlops up                                   start everything with embedded defaults
+  mlops up --data-dir /srv/mlops --port 9000
+  mlops status --services                    list what `up` is running
+  mlops token --audience data --scope a2a:invoke --ttl 15m
+  mlops migrate                              apply database migrations
+  DATABASE_URL=postgres://… mlops serve --listen 0.0.0.0:8080";
+
+/// The agentic MLOps control plane.
+#[derive(Parser)]
+#[command(name = "mlops", version, about, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the whole system locally as supervised child processes.
+    #[command(after_help = "Example:\n  mlops up --data-dir ./.mlops")]
+    Up(UpArgs),
+    /// Run the control plane (token service, API, dashboard).
+    #[command(after_help = "Example:\n  mlops serve --listen 127.0.0.1:8080 --data-dir ./.mlops")]
+    Serve(ServeArgs),
+    /// Run one agent by name.
+    #[command(after_help = "Example:\n  mlops agent data --listen 127.0.0.1:7101")]
+    Agent(NamedArgs),
+    /// Run one MCP server by name.
+    #[command(after_help = "Example:\n  mlops mcp registry --listen 127.0.0.1:7201")]
+    Mcp(NamedArgs),
+    /// Apply database migrations (to DATABASE_URL, or the embedded cluster).
+    #[command(after_help = "Example:\n  mlops migrate --data-dir ./.mlops")]
+    Migrate(DataArgs),
+    /// Mint a short-lived service token with the control plane's key.
+    #[command(
+        after_help = "Example:\n  mlops token --audience registry --scope registry:read --ttl 10m"
+    )]
+    Token(TokenArgs),
+    /// Show what `mlops up` is running.
+    #[command(after_help = "Example:\n  mlops status --services")]
+    Status(StatusArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct DataArgs {
+    /// Where state lives: the embedded Postgres cluster, keys, services.json.
+    #[arg(long, env = "MLOPS_DATA_DIR", default_value = ".mlops")]
+    pub data_dir: PathBuf,
+    /// Use this Postgres instead of the embedded cluster.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Port of the control plane; a free one is chosen if it is taken.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The URL users and services reach this control plane at; it is also
+    /// the token issuer. Defaults to http://<listen>.
+    #[arg(long, env = "MLOPS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Args)]
+pub struct NamedArgs {
+    /// Which one to run.
+    pub name: String,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+}
+
+#[derive(Args)]
+pub struct TokenArgs {
+    #[arg(long, env = "MLOPS_DATA_DIR", default_value = ".mlops")]
+    pub data_dir: PathBuf,
+    /// The service that will accept the token (e.g. `data`, `registry`).
+    #[arg(long)]
+    pub audience: String,
+    /// Scopes to grant; repeat or separate with spaces.
+    #[arg(long = "scope", num_args = 1.., value_delimiter = ' ')]
+    pub scopes: Vec<String>,
+    /// Lifetime, e.g. 90s, 15m, 1h (at most 24h).
+    #[arg(long, default_value = "15m", value_parser = parse_ttl)]
+    pub ttl: Duration,
+    /// Who the token is for.
+    #[arg(long, default_value = "operator")]
+    pub subject: String,
+    /// Issuer to write into the token; defaults to the control plane URL
+    /// recorded by `mlops up`.
+    #[arg(long)]
+    pub issuer: Option<String>,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[arg(long, env = "MLOPS_DATA_DIR", default_value = ".mlops")]
+    pub data_dir: PathBuf,
+    /// List every running service (name, kind, URL, pid).
+    #[arg(long)]
+    pub services: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses `90s`, `15m`, `2h` or plain seconds.
+pub fn parse_ttl(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration; use e.g. 90s, 15m or 1h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        other => return Err(format!("unknown unit {other:?}; use s, m or h")),
+    };
+    if secs == 0 {
+        return Err("the ttl must be positive".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => {
+            telemetry::init("info");
+            supervisor::up(args).await
+        }
+        Command::Serve(args) => {
+            telemetry::init("info,tower_http=warn");
+            control_plane::serve(args).await
+        }
+        Command::Agent(args) => {
+            anyhow::bail!(
+                "unknown agent {:?}; this build has no specialist agents yet (available: none)",
+                args.name
+            )
+        }
+        Command::Mcp(args) => {
+            anyhow::bail!(
+                "unknown MCP server {:?}; this build has no MCP servers yet (available: none)",
+                args.name
+            )
+        }
+        Command::Migrate(args) => {
+            telemetry::init("info");
+            supervisor::migrate_only(&args).await
+        }
+        Command::Token(args) => token(args),
+        Command::Status(args) => status(args),
+    }
+}
+
+fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let key = SigningKey::load_or_create(&control_plane::signing_key_path(&args.data_dir))?;
+    let issuer = match args.issuer {
+        Some(issuer) => issuer,
+        None => control_plane::recorded_issuer(&args.data_dir)?,
+    };
+    let scopes = args
+        .scopes
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| Scope::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let request = TokenRequest::new(args.subject, args.audience, scopes, args.ttl)?;
+    let (token, _) = key.mint(&issuer, &request)?;
+    println!("{token}");
+    Ok(())
+}
+
+fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let list = services::read(&args.data_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "no services.json in {} ({e}); is `mlops up` running with this --data-dir?",
+            args.data_dir.display()
+        )
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else if args.services {
+        print!("{}", services::render_table(&list));
+    } else {
+        println!(
+            "{} services running; `mlops status --services` lists them",
+            list.len()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_parsing() {
+        assert_eq!(parse_ttl("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_ttl("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_ttl("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_ttl("30").unwrap(), Duration::from_secs(30));
+        assert!(parse_ttl("0s").is_err());
+        assert!(parse_ttl("5d").is_err());
+        assert!(parse_ttl("soon").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,15 @@
+//! The `mlops` command and the control plane.
+//!
+//! - [`cli`]: the subcommands (`up`, `serve`, `agent`, `mcp`, `migrate`,
+//!   `token`, `status`).
+//! - [`supervisor`]: `mlops up`, which runs every service as a supervised
+//!   child process and writes `services.json`.
+//! - [`control_plane`]: `mlops serve`; today the token service (signing key,
+//!   JWKS) and health endpoints.
+//! - [`services`]: the `services.json` file shared by `up` and `status`.
+
+pub mod cli;
+pub mod control_plane;
+pub mod services;
+pub mod supervisor;
+pub mod telemetry;

@@ -1,0 +1,5 @@
+//! `mlops`: parses the command line and hands over to the library.
+
+fn main() -> std::process::ExitCode {
+    mlops::cli::main()
+}
