@@ -226,6 +226,17 @@ fn status(args: StatusArgs) -> anyhow::Result<()> {
             args.data_dir.display()
         )
     })?;
+    let dead: Vec<&str> = list
+        .iter()
+        .filter(|s| !process_alive(s.pid))
+        .map(|s| s.name.as_str())
+        .collect();
+    if !dead.is_empty() {
+        eprintln!(
+            "warning: not running: {} (services.json may be left from a supervisor that was killed)",
+            dead.join(", ")
+        );
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else if args.services {
@@ -237,6 +248,11 @@ fn status(args: StatusArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn process_alive(pid: u32) -> bool {
+    // Signal 0 checks existence without delivering anything.
+    pid != 0 && unsafe { libc::kill(pid as i32, 0) } == 0
 }
 
 #[cfg(test)]

@@ -129,7 +129,12 @@ impl Supervisor {
 }
 
 fn progress(name: &str, what: &str) {
-    eprintln!("\x1b[1m▸ {name}\x1b[0m {what}");
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprintln!("\x1b[1m▸ {name}\x1b[0m {what}");
+    } else {
+        eprintln!("▸ {name} {what}");
+    }
 }
 
 async fn wait_ready(name: &str, readiness: &Readiness, started: Instant) -> anyhow::Result<()> {
@@ -228,30 +233,45 @@ async fn supervise(
             let _ = tx.send(Ok(pid));
         }
 
-        tokio::select! {
+        enum Outcome {
+            Exited(String),
+            StopRequested,
+        }
+        let outcome = tokio::select! {
             status = child.wait() => {
+                Outcome::Exited(status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()))
+            }
+            _ = stopped(&mut stop) => Outcome::StopRequested,
+        };
+        match outcome {
+            Outcome::Exited(status) => {
                 if *stop.borrow() {
                     return;
                 }
-                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
                 if spawned_at.elapsed() > HEALTHY_RUN {
                     backoff = Duration::from_millis(500);
                 }
-                progress(&spec.name, &format!("exited ({status}); restarting in {:.1}s", backoff.as_secs_f64()));
+                progress(
+                    &spec.name,
+                    &format!(
+                        "exited ({status}); restarting in {:.1}s",
+                        backoff.as_secs_f64()
+                    ),
+                );
                 if wait_or_stop(&mut stop, backoff).await {
                     return;
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
-            _ = stop.wait_for(|s| *s) => {
+            Outcome::StopRequested => {
                 signal_group(pid, spec.stop_signal);
-                match tokio::time::timeout(STOP_GRACE, child.wait()).await {
-                    Ok(_) => {}
-                    Err(_) => {
-                        progress(&spec.name, "did not stop in time; killing");
-                        signal_group(pid, libc::SIGKILL);
-                        let _ = child.wait().await;
-                    }
+                if tokio::time::timeout(STOP_GRACE, child.wait())
+                    .await
+                    .is_err()
+                {
+                    progress(&spec.name, "did not stop in time; killing");
+                    signal_group(pid, libc::SIGKILL);
+                    let _ = child.wait().await;
                 }
                 return;
             }
@@ -259,12 +279,18 @@ async fn supervise(
     }
 }
 
+/// Resolves once a stop has been requested.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
 /// Sleeps for `delay`; true if a stop was requested meanwhile.
 async fn wait_or_stop(stop: &mut watch::Receiver<bool>, delay: Duration) -> bool {
     tokio::select! {
-        _ = tokio::time::sleep(delay) => *stop.borrow(),
-        _ = stop.wait_for(|s| *s) => true,
+        _ = tokio::time::sleep(delay) => {}
+        _ = stopped(stop) => {}
     }
+    *stop.borrow()
 }
 
 fn signal_group(pid: u32, signal: i32) {

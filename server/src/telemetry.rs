@@ -1,5 +1,7 @@
 //! One place that sets up `tracing` for every subcommand.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Logs to stderr; `RUST_LOG` overrides `default_filter`.
@@ -10,5 +12,6 @@ pub fn init(default_filter: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

@@ -1,0 +1,190 @@
+//! `mlops up` as a user runs it: real processes, real Postgres, Ctrl-C.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mlops_service_auth::{JwksSource, TokenVerifier};
+
+const MLOPS: &str = env!("CARGO_BIN_EXE_mlops");
+
+struct Up {
+    child: std::process::Child,
+    url: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(data_dir: &std::path::Path) -> Up {
+    let mut child = Command::new(MLOPS)
+        .args(["up", "--port", &free_port().to_string(), "--data-dir"])
+        .arg(data_dir)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("mlops up printed no ready line in time");
+        if let Some(rest) = line.strip_prefix("✔ mlops is ready at ") {
+            let url = rest.split_whitespace().next().unwrap().to_owned();
+            return Up { child, url };
+        }
+    }
+}
+
+fn interrupt_and_wait(mut up: Up) {
+    unsafe {
+        libc::kill(up.child.id() as i32, libc::SIGINT);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Some(status) = up.child.try_wait().unwrap() {
+            assert!(status.success(), "mlops up exited with {status}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("mlops up did not stop within 30s of Ctrl-C");
+}
+
+fn alive(pid: u32) -> bool {
+    unsafe { libc::kill(pid as i32, 0) == 0 }
+}
+
+fn services(data_dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(data_dir.join("services.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+
+    let up = start(&data_dir);
+    let list = services(&data_dir);
+    let kinds: Vec<&str> = list.iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["postgres", "control-plane"], "{list:?}");
+    let pids: Vec<u32> = list
+        .iter()
+        .map(|s| s["pid"].as_u64().unwrap() as u32)
+        .collect();
+    assert!(pids.iter().all(|p| alive(*p)));
+    assert_eq!(list[1]["url"], up.url.as_str());
+
+    // `mlops status --services` prints the same list.
+    let status = Command::new(MLOPS)
+        .args(["status", "--services", "--data-dir"])
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        table.contains("control-plane") && table.contains(&up.url),
+        "{table}"
+    );
+
+    // A token minted by the operator command verifies against the running
+    // control plane's JWKS, through the same verifier agents use.
+    let token = Command::new(MLOPS)
+        .args([
+            "token",
+            "--audience",
+            "registry",
+            "--scope",
+            "registry:read",
+            "--ttl",
+            "5m",
+            "--data-dir",
+        ])
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
+    let verifier = TokenVerifier::new(
+        &up.url,
+        "registry",
+        JwksSource::Url(format!("{}/.well-known/jwks.json", up.url)),
+    );
+    let claims = verifier.verify(&token).await.unwrap();
+    assert!(claims.has_scope("registry:read"));
+    let kid_before = reqwest::get(format!("{}/.well-known/jwks.json", up.url))
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["keys"][0]["kid"]
+        .clone();
+
+    interrupt_and_wait(up);
+    std::thread::sleep(Duration::from_millis(200));
+    for pid in &pids {
+        assert!(!alive(*pid), "process {pid} outlived mlops up");
+    }
+    assert!(!data_dir.join("services.json").exists());
+
+    // A second run reuses the cluster and the signing key.
+    let up = start(&data_dir);
+    let kid_after = reqwest::get(format!("{}/.well-known/jwks.json", up.url))
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["keys"][0]["kid"]
+        .clone();
+    assert_eq!(kid_before, kid_after, "the signing key survives restarts");
+    let pids: Vec<u32> = services(&data_dir)
+        .iter()
+        .map(|s| s["pid"].as_u64().unwrap() as u32)
+        .collect();
+    interrupt_and_wait(up);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(pids.iter().all(|p| !alive(*p)));
+}
+
+#[test]
+fn a_second_supervisor_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = start(dir.path());
+    let second = Command::new(MLOPS)
+        .args(["up", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already using"));
+    interrupt_and_wait(up);
+}
+
+#[test]
+fn help_shows_examples() {
+    let out = Command::new(MLOPS).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for sub in ["up", "serve", "agent", "mcp", "migrate", "token", "status"] {
+        assert!(help.contains(sub), "{help}");
+    }
+    assert!(help.contains("Examples:"));
+}
