@@ -55,6 +55,7 @@ struct AppState {
     key: SigningKey,
     issuer: String,
     pool: PgPool,
+    data_dir: PathBuf,
 }
 
 /// Builds the control plane's router.
@@ -71,11 +72,11 @@ fn router(state: AppState) -> Router {
 }
 
 async fn home(State(state): State<Arc<AppState>>) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>mlops control plane</title></head>\
-         <body><main><h1>mlops control plane</h1><p>Issuer: <code>{}</code></p>\
-         <p><a href=\"/.well-known/jwks.json\">Signing keys (JWKS)</a> · <a href=\"/readyz\">Readiness</a></p></main></body></html>",
-        html_escape(&state.issuer)
+    // services.json is written by `mlops up`; a standalone `serve` has none.
+    let services = crate::services::read(&state.data_dir).unwrap_or_default();
+    Html(mlops_frontend::pages::render_system_page(
+        state.issuer.clone(),
+        services,
     ))
 }
 
@@ -94,13 +95,6 @@ async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             format!("database unavailable: {e}"),
         ),
     }
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// Runs the control plane until SIGINT or SIGTERM.
@@ -136,7 +130,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })?,
     )?;
     tracing::info!(url = %issuer, kid = %key.kid(), "control plane listening");
-    let app = router(AppState { key, issuer, pool });
+    let app = router(AppState {
+        key,
+        issuer,
+        pool,
+        data_dir: data_dir.clone(),
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -314,10 +314,10 @@ fn record(
         Some(existing) => *existing = entry,
         None => list.push(entry),
     }
-    if publish.load(std::sync::atomic::Ordering::SeqCst) {
-        if let Err(e) = services::write(data_dir, &list) {
-            tracing::warn!(error = %e, "could not update services.json");
-        }
+    if publish.load(std::sync::atomic::Ordering::SeqCst)
+        && let Err(e) = services::write(data_dir, &list)
+    {
+        tracing::warn!(error = %e, "could not update services.json");
     }
 }
 
@@ -398,9 +398,12 @@ async fn start_embedded_postgres(sup: &mut Supervisor, data_dir: &Path) -> anyho
             "reusing the cluster"
         },
     );
-    let cluster = tokio::task::spawn_blocking(move || EmbeddedCluster::prepare(&root))
-        .await
-        .context("preparing Postgres")??;
+    let cluster = tokio::task::spawn_blocking(move || {
+        mlops_postgres::ensure_server_installed()?;
+        EmbeddedCluster::prepare(&root)
+    })
+    .await
+    .context("preparing Postgres")??;
     sup.start(ChildSpec {
         name: "postgres".into(),
         kind: ServiceKind::Postgres,
@@ -518,9 +521,12 @@ pub async fn migrate_only(args: &DataArgs) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&data_dir)
         .context("`mlops up` is running; it applies migrations at start")?;
     let root = data_dir.join("postgres");
-    let cluster = tokio::task::spawn_blocking(move || EmbeddedCluster::prepare(&root))
-        .await
-        .context("preparing Postgres")??;
+    let cluster = tokio::task::spawn_blocking(move || {
+        mlops_postgres::ensure_server_installed()?;
+        EmbeddedCluster::prepare(&root)
+    })
+    .await
+    .context("preparing Postgres")??;
     let running = tokio::task::spawn_blocking({
         let cluster = cluster.clone();
         move || cluster.start()

@@ -13,6 +13,18 @@ struct Up {
     url: String,
 }
 
+/// A supervisor left running by a failed assertion is stopped, not leaked.
+impl Drop for Up {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            unsafe {
+                libc::kill(self.child.id() as i32, libc::SIGINT);
+            }
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -22,15 +34,18 @@ fn free_port() -> u16 {
 }
 
 fn start(data_dir: &std::path::Path) -> Up {
-    let mut child = Command::new(MLOPS)
-        .args(["up", "--port", &free_port().to_string(), "--data-dir"])
-        .arg(data_dir)
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let mut up = Up {
+        child: Command::new(MLOPS)
+            .args(["up", "--port", &free_port().to_string(), "--data-dir"])
+            .arg(data_dir)
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+        url: String::new(),
+    };
+    let stdout = up.child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -43,8 +58,8 @@ fn start(data_dir: &std::path::Path) -> Up {
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("mlops up printed no ready line in time");
         if let Some(rest) = line.strip_prefix("✔ mlops is ready at ") {
-            let url = rest.split_whitespace().next().unwrap().to_owned();
-            return Up { child, url };
+            up.url = rest.split_whitespace().next().unwrap().to_owned();
+            return up;
         }
     }
 }

@@ -1,1 +1,92 @@
-fn main() {}
+//! Developer tasks.
+//!
+//! - `cargo xtask test`: the whole suite, with nothing set up beforehand. It
+//!   installs the official Python SDKs in a venv, starts one throwaway
+//!   Postgres cluster for the run, and runs every test against them.
+//! - `cargo xtask bench`: measures the echo agent beside the official Python
+//!   SDK's echo agent in the same run and writes `docs/benchmarks.md`.
+
+mod bench;
+mod venv;
+
+use std::process::{Command, ExitCode};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Developer tasks for the mlops workspace")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Run every test (installs what it needs first).
+    Test {
+        /// Extra arguments for `cargo test`, after `--`.
+        #[arg(last = true)]
+        cargo_args: Vec<String>,
+    },
+    /// Run the benchmarks and write docs/benchmarks.md.
+    Bench {
+        /// Fewer requests, for a quick look.
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.task {
+        Task::Test { cargo_args } => test(&cargo_args),
+        Task::Bench { quick } => {
+            bench::run(quick)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits inside the workspace")
+        .to_owned()
+}
+
+fn test(cargo_args: &[String]) -> anyhow::Result<ExitCode> {
+    let python = venv::ensure()?;
+    mlops_postgres::ensure_server_installed().context("installing Postgres")?;
+    let dir = tempfile::Builder::new()
+        .prefix("mlops-test-run-")
+        .tempdir()?;
+    eprintln!("xtask: starting the run's throwaway Postgres cluster");
+    let cluster = mlops_postgres::EmbeddedCluster::prepare_for_tests(dir.path())
+        .context("preparing the test cluster")?;
+    let running = cluster.start().context("starting the test cluster")?;
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["test", "--workspace", "--all-targets"])
+        .args(cargo_args)
+        .current_dir(workspace_root())
+        .env("MLOPS_TEST_DATABASE_URL", running.cluster().admin_url())
+        .env("MLOPS_PYTHON", &python)
+        .status()
+        .context("running cargo test")?;
+    drop(running);
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

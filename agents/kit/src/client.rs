@@ -117,12 +117,11 @@ impl MintingTokenSource {
 impl TokenSource for MintingTokenSource {
     async fn token(&self, audience: &str) -> Result<String, ClientError> {
         let now = chrono::Utc::now().timestamp();
-        if let Ok(cache) = self.cache.lock() {
-            if let Some((token, exp)) = cache.get(audience) {
-                if *exp - 60 > now {
-                    return Ok(token.clone());
-                }
-            }
+        if let Ok(cache) = self.cache.lock()
+            && let Some((token, exp)) = cache.get(audience)
+            && *exp - 60 > now
+        {
+            return Ok(token.clone());
         }
         let token_error = |reason: String| ClientError::Token {
             audience: audience.to_owned(),

@@ -188,13 +188,31 @@ impl EmbeddedCluster {
         Ok(running)
     }
 
-    /// True once the server accepts TCP connections on its port.
+    /// True once the server accepts logins (not just TCP connections: a
+    /// server still starting up answers "the database system is starting up").
     pub fn accepts_connections(&self) -> bool {
-        std::net::TcpStream::connect_timeout(
+        let tcp = std::net::TcpStream::connect_timeout(
             &std::net::SocketAddr::from(([127, 0, 0, 1], self.port)),
             Duration::from_millis(200),
         )
-        .is_ok()
+        .is_ok();
+        tcp && Command::new(self.bin_dir.join("pg_isready"))
+            .args([
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-t",
+                "2",
+                "-d",
+                "postgres",
+                "-U",
+                SUPERUSER,
+            ])
+            .arg("-p")
+            .arg(self.port.to_string())
+            .stdin(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
     }
 
     /// Creates the application database if it does not exist yet.
@@ -204,7 +222,7 @@ impl EmbeddedCluster {
 
     /// Like [`prepare`](Self::prepare) but with trust authentication: for
     /// throwaway test clusters only.
-    pub(crate) fn prepare_throwaway(root: &Path) -> Result<Self, ClusterError> {
+    pub fn prepare_for_tests(root: &Path) -> Result<Self, ClusterError> {
         Self::prepare_with(root, Auth::Trust)
     }
 }
@@ -250,14 +268,14 @@ impl RunningCluster {
     fn wait_ready(&mut self, timeout: Duration) -> Result<(), ClusterError> {
         let started = Instant::now();
         while started.elapsed() < timeout {
-            if let Some(child) = self.child.as_mut() {
-                if let Some(status) = child.try_wait()? {
-                    let tail = std::fs::read_to_string(self.cluster.log_path()).unwrap_or_default();
-                    return Err(ClusterError::Step {
-                        step: "start postgres",
-                        detail: format!("exited with {status}: {}", last_lines(&tail, 8)),
-                    });
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                let tail = std::fs::read_to_string(self.cluster.log_path()).unwrap_or_default();
+                return Err(ClusterError::Step {
+                    step: "start postgres",
+                    detail: format!("exited with {status}: {}", last_lines(&tail, 8)),
+                });
             }
             if self.cluster.accepts_connections() {
                 return Ok(());
@@ -294,6 +312,41 @@ impl Drop for RunningCluster {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Makes sure the Postgres server binaries are on this machine, installing
+/// Debian's `postgresql` package when they are missing and we are root.
+pub fn ensure_server_installed() -> Result<(), ClusterError> {
+    if find_bin_dir().is_ok() {
+        return Ok(());
+    }
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root || !Path::new("/usr/bin/apt-get").exists() {
+        return find_bin_dir().map(|_| ());
+    }
+    eprintln!("▸ postgres server binaries missing; installing Debian's postgresql package");
+    let quiet = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .status()
+    };
+    let _ = quiet(&["update", "-qq"]);
+    let status = quiet(&[
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        "postgresql",
+    ])?;
+    if !status.success() {
+        return Err(ClusterError::Step {
+            step: "apt-get install postgresql",
+            detail: format!("exited with {status}"),
+        });
+    }
+    find_bin_dir().map(|_| ())
 }
 
 fn find_bin_dir() -> Result<PathBuf, ClusterError> {
@@ -385,10 +438,9 @@ fn reuse_or_pick_port(port_file: &Path) -> Result<u16, ClusterError> {
     if let Some(port) = std::fs::read_to_string(port_file)
         .ok()
         .and_then(|s| s.trim().parse::<u16>().ok())
+        && TcpListener::bind(("127.0.0.1", port)).is_ok()
     {
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
+        return Ok(port);
     }
     let port = TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
     std::fs::write(port_file, port.to_string())?;

@@ -10,7 +10,10 @@
 mod cluster;
 pub mod test_support;
 
-pub use cluster::{ClusterError, DATABASE_NAME, EmbeddedCluster, RunningCluster, ensure_database};
+pub use cluster::{
+    ClusterError, DATABASE_NAME, EmbeddedCluster, RunningCluster, ensure_database,
+    ensure_server_installed,
+};
 
 use std::time::Duration;
 

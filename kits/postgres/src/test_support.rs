@@ -38,7 +38,7 @@ fn cluster() -> &'static ProcessCluster {
             .prefix("mlops-test-pg-")
             .tempdir()
             .expect("test support: cannot create a temporary directory");
-        let cluster = EmbeddedCluster::prepare_throwaway(dir.path())
+        let cluster = EmbeddedCluster::prepare_for_tests(dir.path())
             .unwrap_or_else(|e| panic!("test support: cannot prepare a Postgres cluster: {e}"));
         let running = cluster
             .start()
@@ -58,11 +58,7 @@ pub fn admin_url() -> String {
 
 /// URL of a database named `name` in this run's cluster.
 pub fn database_url(name: &str) -> String {
-    let admin = admin_url();
-    match admin.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => format!("{admin}/{name}"),
-    }
+    database_url_on(&admin_url(), name)
 }
 
 /// Creates and migrates a fresh database for one test.
@@ -82,4 +78,12 @@ pub async fn fresh_database() -> TestDatabase {
         .await
         .unwrap_or_else(|e| panic!("test support: migrations failed: {e}"));
     TestDatabase { url, pool }
+}
+
+/// URL of database `name` on the server whose maintenance URL is `admin`.
+pub fn database_url_on(admin: &str, name: &str) -> String {
+    match admin.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => format!("{admin}/{name}"),
+    }
 }
