@@ -10,6 +10,8 @@ use mlops_service_auth::{Scope, SigningKey, TokenRequest};
 
 use crate::{control_plane, services, supervisor, telemetry};
 
+pub use crate::mcp::MCP_SERVERS;
+
 const EXAMPLES: &str = "\
 Examples:
   mlops up                                   start everything with embedded defaults
@@ -38,9 +40,11 @@ enum Command {
     /// Run one agent by name.
     #[command(after_help = "Example:\n  mlops agent data --listen 127.0.0.1:7101")]
     Agent(NamedArgs),
-    /// Run one MCP server by name.
-    #[command(after_help = "Example:\n  mlops mcp registry --listen 127.0.0.1:7201")]
-    Mcp(NamedArgs),
+    /// Run one MCP server by name (streamable HTTP at /mcp, or stdio).
+    #[command(
+        after_help = "Examples:\n  mlops mcp registry --listen 127.0.0.1:7201\n  DATABASE_URL=postgres://… mlops mcp registry --stdio"
+    )]
+    Mcp(McpArgs),
     /// Apply database migrations (to DATABASE_URL, or the embedded cluster).
     #[command(after_help = "Example:\n  mlops migrate --data-dir ./.mlops")]
     Migrate(DataArgs),
@@ -93,6 +97,27 @@ pub struct NamedArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: std::net::SocketAddr,
+}
+
+#[derive(Args)]
+pub struct McpArgs {
+    /// Which server: registry.
+    pub name: String,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// Serve over stdin/stdout instead of HTTP (for a local MCP client).
+    #[arg(long)]
+    pub stdio: bool,
+    /// The server's database.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Token issuer: the control plane's URL.
+    #[arg(long, env = "MLOPS_ISSUER")]
+    pub issuer: Option<String>,
+    /// Where the issuer publishes its keys (default: <issuer>/.well-known/jwks.json).
+    #[arg(long, env = "MLOPS_JWKS_URL")]
+    pub jwks_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -187,10 +212,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
         }
         Command::Mcp(args) => {
-            anyhow::bail!(
-                "unknown MCP server {:?}; this build has no MCP servers yet (available: none)",
-                args.name
-            )
+            // Over stdio, stdout carries the protocol: logs stay on stderr.
+            telemetry::init("info,tower_http=warn");
+            crate::mcp::run(args).await
         }
         Command::Migrate(args) => {
             telemetry::init("info");

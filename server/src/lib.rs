@@ -6,10 +6,12 @@
 //!   child process and writes `services.json`.
 //! - [`control_plane`]: `mlops serve`; today the token service (signing key,
 //!   JWKS) and health endpoints.
+//! - [`mcp`]: `mlops mcp NAME`, one MCP server per process.
 //! - [`services`]: the `services.json` file shared by `up` and `status`.
 
 pub mod cli;
 pub mod control_plane;
+pub mod mcp;
 pub mod services;
 pub mod supervisor;
 pub mod telemetry;

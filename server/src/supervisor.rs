@@ -508,6 +508,27 @@ async fn start_everything(
         stop_signal: libc::SIGTERM,
     })
     .await?;
+
+    for name in crate::mcp::MCP_SERVERS {
+        let port = free_port_or(0)?;
+        let base = format!("http://127.0.0.1:{port}");
+        let exe = std::env::current_exe().context("locating the mlops binary")?;
+        let mut command = std::process::Command::new(exe);
+        command
+            .args(["mcp", name, "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", &database_url)
+            .env("MLOPS_ISSUER", &url);
+        sup.start(ChildSpec {
+            name: format!("mcp-{name}"),
+            kind: ServiceKind::Mcp,
+            url: format!("{base}/mcp"),
+            command,
+            readiness: Readiness::Http(format!("{base}/readyz")),
+            stop_signal: libc::SIGTERM,
+        })
+        .await?;
+    }
     Ok(url)
 }
 

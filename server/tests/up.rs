@@ -96,7 +96,8 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
     let up = start(&data_dir);
     let list = services(&data_dir);
     let kinds: Vec<&str> = list.iter().map(|s| s["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["postgres", "control-plane"], "{list:?}");
+    assert_eq!(kinds, ["postgres", "control-plane", "mcp"], "{list:?}");
+    assert_eq!(list[2]["name"], "mcp-registry");
     let pids: Vec<u32> = list
         .iter()
         .map(|s| s["pid"].as_u64().unwrap() as u32)
@@ -145,6 +146,42 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
     );
     let claims = verifier.verify(&token).await.unwrap();
     assert!(claims.has_scope("registry:read"));
+    // The registry MCP server is up behind the same token service.
+    let registry_token = Command::new(MLOPS)
+        .args([
+            "token",
+            "--audience",
+            "registry",
+            "--scope",
+            "registry:read",
+            "--data-dir",
+        ])
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    let registry_token = String::from_utf8(registry_token.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let mcp_url = list[2]["url"].as_str().unwrap().to_owned();
+    let config =
+        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+            mcp_url,
+        )
+        .auth_header(registry_token);
+    let client = rmcp::ServiceExt::serve(
+        (),
+        rmcp::transport::StreamableHttpClientTransport::from_config(config),
+    )
+    .await
+    .unwrap();
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(
+        tools.iter().any(|t| t.name == "register_model"),
+        "{tools:?}"
+    );
+    drop(client);
+
     let kid_before = reqwest::get(format!("{}/.well-known/jwks.json", up.url))
         .await
         .unwrap()

@@ -1,7 +1,5 @@
-use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -9,106 +7,46 @@ use a2a::{A2AError, StreamResponse, TaskState};
 use a2a_server::{AgentExecutor, ExecutorContext};
 use futures::Stream;
 use futures::stream::BoxStream;
+use mlops_metrics::Registry;
 
 use crate::AgentDefinition;
 use crate::task_store::state_name;
 
-/// Upper bounds (seconds) of the task-duration histogram buckets.
-const BUCKETS: [f64; 12] = [
-    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 1800.0,
-];
-
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
-
-#[derive(Default)]
-struct Series {
-    transitions: BTreeMap<(String, String), u64>,
-    durations: BTreeMap<String, Histogram>,
-}
-
 /// Task counters for `/metrics`: transitions by skill and state, and the
-/// duration of finished tasks by skill, in Prometheus text format.
+/// time from start to a terminal (or input-required) state, by skill.
 #[derive(Clone, Default)]
 pub struct TaskMetrics {
-    agent: String,
-    series: Arc<Mutex<Series>>,
+    registry: Registry,
 }
 
 impl TaskMetrics {
     pub fn new(agent: &str) -> Self {
         TaskMetrics {
-            agent: agent.to_owned(),
-            series: Arc::default(),
+            registry: Registry::with_constant_labels(&[("agent", agent)]),
         }
     }
 
     fn record_state(&self, skill: &str, state: &TaskState) {
-        if let Ok(mut s) = self.series.lock() {
-            *s.transitions
-                .entry((skill.to_owned(), state_name(state)))
-                .or_default() += 1;
-        }
+        self.registry.count(
+            "a2a_task_transitions_total",
+            "Task state transitions by skill and state.",
+            &[("skill", skill), ("state", &state_name(state))],
+            1,
+        );
     }
 
     fn record_duration(&self, skill: &str, seconds: f64) {
-        if let Ok(mut s) = self.series.lock() {
-            let h = s.durations.entry(skill.to_owned()).or_default();
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                if seconds <= *bound {
-                    h.counts[i] += 1;
-                }
-            }
-            h.count += 1;
-            h.sum += seconds;
-        }
+        self.registry.observe(
+            "a2a_task_duration_seconds",
+            "Time from start to a terminal or input-required state.",
+            &[("skill", skill)],
+            seconds,
+        );
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let agent = &self.agent;
-        let Ok(s) = self.series.lock() else {
-            return out;
-        };
-        out.push_str(
-            "# HELP a2a_task_transitions_total Task state transitions by skill and state.\n",
-        );
-        out.push_str("# TYPE a2a_task_transitions_total counter\n");
-        for ((skill, state), n) in &s.transitions {
-            let _ = writeln!(
-                out,
-                "a2a_task_transitions_total{{agent=\"{agent}\",skill=\"{skill}\",state=\"{state}\"}} {n}"
-            );
-        }
-        out.push_str("# HELP a2a_task_duration_seconds Time from start to a terminal state.\n");
-        out.push_str("# TYPE a2a_task_duration_seconds histogram\n");
-        for (skill, h) in &s.durations {
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "a2a_task_duration_seconds_bucket{{agent=\"{agent}\",skill=\"{skill}\",le=\"{bound}\"}} {}",
-                    h.counts[i]
-                );
-            }
-            let labels = format!("agent=\"{agent}\",skill=\"{skill}\"");
-            let _ = writeln!(
-                out,
-                "a2a_task_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(out, "a2a_task_duration_seconds_sum{{{labels}}} {}", h.sum);
-            let _ = writeln!(
-                out,
-                "a2a_task_duration_seconds_count{{{labels}}} {}",
-                h.count
-            );
-        }
-        out
+        self.registry.render()
     }
 }
 

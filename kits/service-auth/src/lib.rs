@@ -9,6 +9,7 @@
 //! Architecture invariant: verification lives only here, so every server
 //! applies the same rules for issuer, audience, expiry and key rotation.
 
+pub mod access;
 mod claims;
 mod keys;
 mod middleware;

@@ -1,0 +1,58 @@
+//! `mlops mcp NAME`: runs one MCP server, over streamable HTTP or stdio.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use mlops_mcp_kit::{McpHttpServer, serve_stdio};
+use mlops_service_auth::{JwksSource, TokenVerifier};
+
+use crate::cli::McpArgs;
+use crate::control_plane::shutdown_signal;
+
+/// Every MCP server this build has; `mlops up` starts each of them.
+pub const MCP_SERVERS: &[&str] = &[mlops_mcp_registry::SERVER];
+
+pub async fn run(args: McpArgs) -> anyhow::Result<()> {
+    if !MCP_SERVERS.contains(&args.name.as_str()) {
+        bail!(
+            "unknown MCP server {:?}; available: {}",
+            args.name,
+            MCP_SERVERS.join(", ")
+        );
+    }
+    let database_url = args
+        .database_url
+        .as_deref()
+        .context("set DATABASE_URL (or --database-url): the registry keeps its data in Postgres")?;
+    let pool = mlops_postgres::connect(database_url, 16)
+        .await
+        .context("connecting to Postgres")?;
+    mlops_postgres::migrate(&pool)
+        .await
+        .context("applying migrations")?;
+    let registry = mlops_mcp_registry::RegistryServer::new(pool.clone());
+
+    if args.stdio {
+        return serve_stdio(registry).await;
+    }
+    let issuer = args.issuer.clone().context(
+        "set MLOPS_ISSUER (or --issuer) to the control plane's URL, which issues the tokens",
+    )?;
+    let jwks_url = args
+        .jwks_url
+        .clone()
+        .unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
+    let verifier = Arc::new(TokenVerifier::new(
+        issuer,
+        args.name.clone(),
+        JwksSource::Url(jwks_url),
+    ));
+    let running = McpHttpServer::new(&args.name, verifier, registry.kit().metrics())
+        .readiness_database(pool)
+        .bind(args.listen, move || registry.clone())
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    println!("listening {}", running.mcp_url());
+    running.serve_until(shutdown_signal()).await;
+    Ok(())
+}
