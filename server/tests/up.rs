@@ -190,6 +190,31 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
         .unwrap()["keys"][0]["kid"]
         .clone();
 
+    // A crashed child is restarted, and services.json follows its new pid.
+    let control_plane = pids[1];
+    unsafe {
+        libc::kill(control_plane as i32, libc::SIGKILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let restarted = loop {
+        let now = services(&data_dir);
+        let pid = now[1]["pid"].as_u64().unwrap() as u32;
+        if pid != control_plane
+            && reqwest::get(format!("{}/readyz", up.url))
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        {
+            break pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the control plane was not restarted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut pids = pids;
+    pids[1] = restarted;
+
     interrupt_and_wait(up);
     std::thread::sleep(Duration::from_millis(200));
     for pid in &pids {
