@@ -101,7 +101,7 @@ pub struct NamedArgs {
 
 #[derive(Args)]
 pub struct McpArgs {
-    /// Which server: registry.
+    /// Which server: registry or storage.
     pub name: String,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -118,6 +118,9 @@ pub struct McpArgs {
     /// Where the issuer publishes its keys (default: <issuer>/.well-known/jwks.json).
     #[arg(long, env = "MLOPS_JWKS_URL")]
     pub jwks_url: Option<String>,
+    /// The storage server's object directory.
+    #[arg(long, env = "MLOPS_STORAGE_ROOT")]
+    pub storage_root: Option<PathBuf>,
 }
 
 #[derive(Args)]

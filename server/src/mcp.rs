@@ -4,13 +4,16 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use mlops_mcp_kit::{McpHttpServer, serve_stdio};
+use mlops_metrics::Registry;
 use mlops_service_auth::{JwksSource, TokenVerifier};
+use rmcp::ServerHandler;
+use sqlx::PgPool;
 
 use crate::cli::McpArgs;
 use crate::control_plane::shutdown_signal;
 
 /// Every MCP server this build has; `mlops up` starts each of them.
-pub const MCP_SERVERS: &[&str] = &[mlops_mcp_registry::SERVER];
+pub const MCP_SERVERS: &[&str] = &[mlops_mcp_registry::SERVER, mlops_mcp_storage::SERVER];
 
 pub async fn run(args: McpArgs) -> anyhow::Result<()> {
     if !MCP_SERVERS.contains(&args.name.as_str()) {
@@ -20,20 +23,40 @@ pub async fn run(args: McpArgs) -> anyhow::Result<()> {
             MCP_SERVERS.join(", ")
         );
     }
-    let database_url = args
-        .database_url
-        .as_deref()
-        .context("set DATABASE_URL (or --database-url): the registry keeps its data in Postgres")?;
+    let database_url = args.database_url.as_deref().context(
+        "set DATABASE_URL (or --database-url): MCP servers audit every call in Postgres",
+    )?;
     let pool = mlops_postgres::connect(database_url, 16)
         .await
         .context("connecting to Postgres")?;
     mlops_postgres::migrate(&pool)
         .await
         .context("applying migrations")?;
-    let registry = mlops_mcp_registry::RegistryServer::new(pool.clone());
 
+    match args.name.as_str() {
+        mlops_mcp_storage::SERVER => {
+            let root = args.storage_root.clone().context(
+                "set MLOPS_STORAGE_ROOT (or --storage-root): the directory objects live in",
+            )?;
+            let server = mlops_mcp_storage::StorageServer::local(&root, pool.clone())
+                .with_context(|| format!("opening {}", root.display()))?;
+            let metrics = server.kit().metrics();
+            serve(&args, server, metrics, pool).await
+        }
+        _ => {
+            let server = mlops_mcp_registry::RegistryServer::new(pool.clone());
+            let metrics = server.kit().metrics();
+            serve(&args, server, metrics, pool).await
+        }
+    }
+}
+
+async fn serve<S>(args: &McpArgs, handler: S, metrics: Registry, pool: PgPool) -> anyhow::Result<()>
+where
+    S: ServerHandler + Clone,
+{
     if args.stdio {
-        return serve_stdio(registry).await;
+        return serve_stdio(handler).await;
     }
     let issuer = args.issuer.clone().context(
         "set MLOPS_ISSUER (or --issuer) to the control plane's URL, which issues the tokens",
@@ -47,9 +70,9 @@ pub async fn run(args: McpArgs) -> anyhow::Result<()> {
         args.name.clone(),
         JwksSource::Url(jwks_url),
     ));
-    let running = McpHttpServer::new(&args.name, verifier, registry.kit().metrics())
+    let running = McpHttpServer::new(&args.name, verifier, metrics)
         .readiness_database(pool)
-        .bind(args.listen, move || registry.clone())
+        .bind(args.listen, move || handler.clone())
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     println!("listening {}", running.mcp_url());

@@ -518,7 +518,8 @@ async fn start_everything(
             .args(["mcp", name, "--listen"])
             .arg(format!("127.0.0.1:{port}"))
             .env("DATABASE_URL", &database_url)
-            .env("MLOPS_ISSUER", &url);
+            .env("MLOPS_ISSUER", &url)
+            .env("MLOPS_STORAGE_ROOT", data_dir.join("objects"));
         sup.start(ChildSpec {
             name: format!("mcp-{name}"),
             kind: ServiceKind::Mcp,

@@ -96,8 +96,13 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
     let up = start(&data_dir);
     let list = services(&data_dir);
     let kinds: Vec<&str> = list.iter().map(|s| s["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["postgres", "control-plane", "mcp"], "{list:?}");
+    assert_eq!(
+        kinds,
+        ["postgres", "control-plane", "mcp", "mcp"],
+        "{list:?}"
+    );
     assert_eq!(list[2]["name"], "mcp-registry");
+    assert_eq!(list[3]["name"], "mcp-storage");
     let pids: Vec<u32> = list
         .iter()
         .map(|s| s["pid"].as_u64().unwrap() as u32)

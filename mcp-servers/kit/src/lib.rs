@@ -17,6 +17,9 @@ mod audit;
 mod server;
 mod tool_call;
 
+#[cfg(feature = "test-support")]
+pub mod test_support;
+
 pub use audit::AuditLog;
 pub use server::{McpHttpServer, RunningMcpServer, serve_stdio};
 pub use tool_call::{Caller, ToolError, ToolKit, ToolOutput, ToolPolicy, input_schema};

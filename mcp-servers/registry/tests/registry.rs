@@ -1,70 +1,39 @@
 //! The registry server over real HTTP with the rmcp client, on real Postgres.
 
-use std::sync::Arc;
-use std::time::Duration;
-
+use mlops_mcp_kit::test_support::{TestTokens, call, client, error_message, ok, python_client};
 use mlops_mcp_kit::{McpHttpServer, RunningMcpServer};
 use mlops_mcp_registry::{RegistryServer, SERVER};
 use mlops_postgres::test_support::{TestDatabase, fresh_database};
-use mlops_service_auth::access::mcp_scopes;
-use mlops_service_auth::{JwksSource, Scope, SigningKey, TokenRequest, TokenVerifier};
-use rmcp::model::{
-    CallToolRequestParams, CallToolResult, GetPromptRequestParams, ReadResourceRequestParams,
-    ResourceContents,
-};
+use rmcp::RoleClient;
+use rmcp::model::{GetPromptRequestParams, ReadResourceRequestParams, ResourceContents};
 use rmcp::service::RunningService;
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
-
-const ISSUER: &str = "http://control-plane.test";
 
 struct Fixture {
     db: TestDatabase,
-    key: SigningKey,
+    tokens: TestTokens,
     server: RunningMcpServer,
 }
 
 impl Fixture {
     async fn start() -> Self {
         let db = fresh_database().await;
-        let key = SigningKey::generate().unwrap();
-        let verifier = Arc::new(TokenVerifier::new(
-            ISSUER,
-            SERVER,
-            JwksSource::Static(key.jwks()),
-        ));
+        let tokens = TestTokens::new(SERVER);
         let registry = RegistryServer::new(db.pool.clone());
-        let server = McpHttpServer::new(SERVER, verifier, registry.kit().metrics())
+        let server = McpHttpServer::new(SERVER, tokens.verifier(), registry.kit().metrics())
             .readiness_database(db.pool.clone())
             .bind("127.0.0.1:0".parse().unwrap(), move || registry.clone())
             .await
             .unwrap();
-        Fixture { db, key, server }
+        Fixture { db, tokens, server }
     }
 
-    /// A token for `agent` with exactly the registry scopes the access matrix grants it.
     fn token_for(&self, agent: &str) -> String {
-        let scopes = mcp_scopes(agent, SERVER)
-            .iter()
-            .map(|s| Scope::parse(s).unwrap())
-            .collect();
-        self.token(agent, SERVER, scopes)
-    }
-
-    fn token(&self, subject: &str, audience: &str, scopes: Vec<Scope>) -> String {
-        let request =
-            TokenRequest::new(subject, audience, scopes, Duration::from_secs(600)).unwrap();
-        self.key.mint(ISSUER, &request).unwrap().0
+        self.tokens.for_agent(agent)
     }
 
     async fn client(&self, token: &str) -> RunningService<RoleClient, ()> {
-        let config = StreamableHttpClientTransportConfig::with_uri(self.server.mcp_url())
-            .auth_header(token.to_owned());
-        ().serve(StreamableHttpClientTransport::from_config(config))
-            .await
-            .unwrap()
+        client(&self.server.mcp_url(), token).await
     }
 
     async fn audit_rows(&self) -> Vec<(String, String, String)> {
@@ -73,43 +42,6 @@ impl Fixture {
             .await
             .unwrap()
     }
-}
-
-async fn call(client: &RunningService<RoleClient, ()>, tool: &str, args: Value) -> CallToolResult {
-    let Value::Object(map) = args else {
-        panic!("args must be an object")
-    };
-    client
-        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(map))
-        .await
-        .unwrap()
-}
-
-fn ok(result: &CallToolResult) -> &Value {
-    assert_ne!(
-        result.is_error,
-        Some(true),
-        "tool failed: {:?}",
-        result.content
-    );
-    assert!(!result.content.is_empty(), "a text summary is always there");
-    result
-        .structured_content
-        .as_ref()
-        .expect("structured content")
-}
-
-fn error_message(result: &CallToolResult) -> String {
-    assert_eq!(
-        result.is_error,
-        Some(true),
-        "expected a tool error, got {:?}",
-        result.structured_content
-    );
-    result.structured_content.as_ref().unwrap()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 fn digest(c: char) -> String {
@@ -280,7 +212,7 @@ async fn versions_aliases_and_lineage_round_trip() {
     );
     assert!(err.contains("archived"), "{err}");
 
-    let listed = ok(&call(&deployment, "list_models", json!({})).await).clone();
+    let listed = ok(&call(&deployment, "list_models", json!({})).await);
     assert_eq!(listed["models"][0]["aliases"], json!({"champion": 2}));
     assert_eq!(listed["models"][0]["latest_version"], 2);
 
@@ -470,7 +402,7 @@ async fn http_requests_without_a_valid_token_get_401() {
     for token in [
         None,
         Some("garbage".to_owned()),
-        Some(f.token("training", "storage", vec![])),
+        Some(f.tokens.token("training", "storage", vec![])),
     ] {
         let mut req = http
             .post(f.server.mcp_url())
@@ -538,34 +470,20 @@ async fn metrics_count_calls_by_tool_and_outcome() {
 #[tokio::test]
 async fn the_official_python_mcp_client_lists_tools_and_calls_one() {
     let f = Fixture::start().await;
-    let token = f.token_for("training");
-    let url = f.server.mcp_url();
-    let python = python();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../kit/interop/mcp_sdk_client.py"
-    );
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .args([
-                script,
-                &url,
-                &token,
-                "register_model",
-                r#"{"name": "from-python"}"#,
-                "register_model,create_model_version,set_alias,list_models,get_lineage",
-            ])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = python_client(
+        &f.server.mcp_url(),
+        &f.token_for("training"),
+        "register_model",
+        json!({"name": "from-python"}),
+        &[
+            "register_model",
+            "create_model_version",
+            "set_alias",
+            "list_models",
+            "get_lineage",
+        ],
+    )
+    .await;
     assert!(stdout.contains("ok tools: 9"), "{stdout}");
     assert!(stdout.contains(r#""created": true"#), "{stdout}");
     let exists: bool = sqlx::query_scalar(
@@ -582,19 +500,4 @@ async fn the_official_python_mcp_client_lists_tools_and_calls_one() {
 
 fn reqwest_client() -> reqwest::Client {
     reqwest::Client::new()
-}
-
-fn python() -> String {
-    if let Ok(p) = std::env::var("MLOPS_PYTHON") {
-        return p;
-    }
-    let default = format!(
-        "{}/.cache/mlops/venv/bin/python",
-        std::env::var("HOME").unwrap_or_default()
-    );
-    assert!(
-        std::path::Path::new(&default).exists(),
-        "the interop tests need the official Python SDKs: run `cargo xtask test`, or set MLOPS_PYTHON"
-    );
-    default
 }

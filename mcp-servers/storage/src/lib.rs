@@ -1,0 +1,480 @@
+//! The storage MCP server: objects, and content-addressed datasets (Parquet
+//! plus a manifest with a sha256 per file), on an `object_store`; a local
+//! directory by default.
+//!
+//! Scopes: `storage:read` lists, downloads and reads manifests;
+//! `storage:write` uploads and writes datasets (ARCHITECTURE §4).
+
+mod datasets;
+pub mod keys;
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use mlops_mcp_kit::{AuditLog, Caller, ToolError, ToolKit, ToolOutput, ToolPolicy, input_schema};
+use mlops_service_auth::access::scope::{STORAGE_READ, STORAGE_WRITE};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolResult, Implementation, JsonObject, ListResourceTemplatesResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use sqlx::PgPool;
+
+pub use datasets::{ColumnSchema, DatasetFile, DatasetManifest};
+use keys::ObjectKey;
+
+pub const SERVER: &str = "storage";
+
+/// Largest upload, after base64 decoding. Bigger data arrives as datasets
+/// built from objects, or through the object store directly.
+pub const MAX_UPLOAD_BYTES: usize = 3 * 1024 * 1024;
+/// Largest download a caller may ask for.
+pub const MAX_DOWNLOAD_BYTES: u64 = 3 * 1024 * 1024;
+const DEFAULT_DOWNLOAD_BYTES: u64 = 1024 * 1024;
+
+pub fn policy() -> ToolPolicy {
+    ToolPolicy::new(&[
+        ("upload_object", STORAGE_WRITE),
+        ("put_dataset", STORAGE_WRITE),
+        ("download_object", STORAGE_READ),
+        ("list_objects", STORAGE_READ),
+        ("get_dataset_manifest", STORAGE_READ),
+    ])
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadObject {
+    /// Relative key, e.g. "uploads/transactions.csv".
+    pub key: String,
+    /// The content as base64; give this or `text`.
+    #[serde(default)]
+    pub content_base64: Option<String>,
+    /// The content as UTF-8 text; give this or `content_base64`.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadObject {
+    pub key: String,
+    /// Refuse objects larger than this many bytes (default 1 MiB, at most 3 MiB).
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListObjects {
+    /// Only keys under this prefix, e.g. "datasets/transactions".
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// At most this many (1-1000, default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutDataset {
+    /// Dataset name, e.g. "transactions".
+    pub name: String,
+    /// Rows as objects of column → value; give this or `source_key`.
+    #[serde(default)]
+    pub rows: Option<Vec<serde_json::Value>>,
+    /// A CSV object (with a header row) to convert; give this or `rows`.
+    #[serde(default)]
+    pub source_key: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetDatasetManifest {
+    pub name: String,
+    /// The content hash, with or without "sha256:".
+    pub version: String,
+}
+
+/// The storage server; cheap to clone.
+#[derive(Clone)]
+pub struct StorageServer {
+    kit: Arc<ToolKit>,
+    store: Arc<dyn ObjectStore>,
+    tool_router: ToolRouter<Self>,
+}
+
+fn store_error(context: &'static str) -> impl Fn(object_store::Error) -> ToolError {
+    move |e| match e {
+        object_store::Error::NotFound { path, .. } => {
+            ToolError::NotFound(format!("no object {path:?}"))
+        }
+        other => ToolError::internal(context, other),
+    }
+}
+
+impl StorageServer {
+    /// A server over a local directory, auditing to `pool`.
+    pub fn local(root: &std::path::Path, pool: PgPool) -> std::io::Result<Self> {
+        std::fs::create_dir_all(root)?;
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(root)
+            .map_err(std::io::Error::other)?;
+        Ok(Self::new(Arc::new(fs), pool))
+    }
+
+    pub fn new(store: Arc<dyn ObjectStore>, pool: PgPool) -> Self {
+        StorageServer {
+            kit: Arc::new(ToolKit::new(
+                SERVER,
+                policy(),
+                Some(AuditLog::new(pool, SERVER)),
+            )),
+            store,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    pub fn kit(&self) -> &ToolKit {
+        &self.kit
+    }
+
+    async fn read(&self, key: &ObjectKey) -> Result<Bytes, ToolError> {
+        self.store
+            .get(&key.path())
+            .await
+            .map_err(store_error("read object"))?
+            .bytes()
+            .await
+            .map_err(store_error("read object"))
+    }
+
+    async fn write(&self, key: &ObjectKey, bytes: Bytes) -> Result<(), ToolError> {
+        self.store
+            .put(&key.path(), PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(store_error("write object"))
+    }
+
+    async fn manifest(&self, name: &str, version: &str) -> Result<DatasetManifest, ToolError> {
+        let key = ObjectKey::parse(&format!("datasets/{name}/{version}/manifest.json"))?;
+        let bytes = self.read(&key).await.map_err(|e| match e {
+            ToolError::NotFound(_) => {
+                ToolError::NotFound(format!("dataset {name:?} has no version {version}"))
+            }
+            other => other,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| ToolError::internal("parse a manifest", e))
+    }
+
+    async fn put_dataset_impl(
+        &self,
+        args: PutDataset,
+        caller: &Caller,
+    ) -> Result<(DatasetManifest, bool), ToolError> {
+        let name = keys::dataset_name(&args.name)?;
+        let batch = match (args.rows, args.source_key.as_deref()) {
+            (Some(rows), None) => datasets::batch_from_rows(&rows)?,
+            (None, Some(source)) => {
+                let key = ObjectKey::parse(source)?;
+                datasets::batch_from_csv(self.read(&key).await?)?
+            }
+            _ => {
+                return Err(ToolError::Invalid(
+                    "give exactly one of `rows` and `source_key`".into(),
+                ));
+            }
+        };
+        let parquet = datasets::to_parquet(&batch)?;
+        let file_name = "part-00000.parquet".to_owned();
+        let sha = datasets::sha256_hex(&parquet);
+        let version = datasets::content_version(&[(file_name.clone(), sha.clone())]);
+        // Same content, same version: a repeat is answered from what exists.
+        if let Ok(existing) = self.manifest(&name, &version).await {
+            return Ok((existing, false));
+        }
+        let file_key = ObjectKey::parse(&format!("datasets/{name}/{version}/{file_name}"))?;
+        let manifest = DatasetManifest {
+            name: name.clone(),
+            version: version.clone(),
+            digest: format!("sha256:{version}"),
+            format: "parquet".into(),
+            rows: batch.num_rows() as u64,
+            columns: datasets::columns_of(&batch.schema()),
+            files: vec![DatasetFile {
+                path: file_key.as_str().to_owned(),
+                bytes: parquet.len() as u64,
+                sha256: sha,
+            }],
+            created_at: chrono::Utc::now(),
+            created_by: caller.id(),
+        };
+        self.write(&file_key, Bytes::from(parquet)).await?;
+        // The manifest goes last: a version is visible only once complete.
+        let manifest_key = ObjectKey::parse(&format!("datasets/{name}/{version}/manifest.json"))?;
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| ToolError::internal("serialize a manifest", e))?;
+        self.write(&manifest_key, Bytes::from(json)).await?;
+        Ok((manifest, true))
+    }
+}
+
+#[tool_router]
+impl StorageServer {
+    /// Stores an object under a relative key (at most 3 MiB).
+    #[tool(name = "upload_object", input_schema = input_schema::<UploadObject>())]
+    async fn upload_object(
+        &self,
+        Parameters(raw): Parameters<JsonObject>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.kit
+            .call(
+                &ctx,
+                "upload_object",
+                raw,
+                async |args: UploadObject, _caller: &Caller| {
+                    let key = ObjectKey::parse(&args.key)?;
+                    let bytes = match (args.content_base64, args.text) {
+                        (Some(b64), None) => STANDARD.decode(b64.as_bytes()).map_err(|e| {
+                            ToolError::Invalid(format!("content_base64 is not base64: {e}"))
+                        })?,
+                        (None, Some(text)) => text.into_bytes(),
+                        _ => {
+                            return Err(ToolError::Invalid(
+                                "give exactly one of `content_base64` and `text`".into(),
+                            ));
+                        }
+                    };
+                    if bytes.len() > MAX_UPLOAD_BYTES {
+                        return Err(ToolError::Invalid(format!(
+                            "the object is {} bytes; uploads are limited to {MAX_UPLOAD_BYTES}",
+                            bytes.len()
+                        )));
+                    }
+                    let sha = datasets::sha256_hex(&bytes);
+                    let size = bytes.len();
+                    self.write(&key, Bytes::from(bytes)).await?;
+                    Ok(ToolOutput::new(
+                        format!("stored {} ({size} bytes)", key.as_str()),
+                        serde_json::json!({ "key": key.as_str(), "bytes": size, "sha256": sha }),
+                    ))
+                },
+            )
+            .await
+    }
+
+    /// Reads an object, refusing ones larger than `max_bytes`.
+    #[tool(name = "download_object", input_schema = input_schema::<DownloadObject>())]
+    async fn download_object(
+        &self,
+        Parameters(raw): Parameters<JsonObject>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.kit
+            .call(&ctx, "download_object", raw, async |args: DownloadObject, _caller: &Caller| {
+                let key = ObjectKey::parse(&args.key)?;
+                let limit = args.max_bytes.unwrap_or(DEFAULT_DOWNLOAD_BYTES);
+                if limit == 0 || limit > MAX_DOWNLOAD_BYTES {
+                    return Err(ToolError::Invalid(format!("max_bytes must be between 1 and {MAX_DOWNLOAD_BYTES}")));
+                }
+                let meta = self.store.head(&key.path()).await.map_err(store_error("stat object"))?;
+                let size = meta.size;
+                if size > limit {
+                    return Err(ToolError::Invalid(format!(
+                        "{} is {size} bytes, more than max_bytes {limit}; read it as a dataset instead",
+                        key.as_str()
+                    )));
+                }
+                let bytes = self.read(&key).await?;
+                let text = std::str::from_utf8(&bytes).ok().map(str::to_owned);
+                Ok(ToolOutput::new(
+                    format!("{} ({} bytes)", key.as_str(), bytes.len()),
+                    serde_json::json!({
+                        "key": key.as_str(),
+                        "bytes": bytes.len(),
+                        "sha256": datasets::sha256_hex(&bytes),
+                        "content_base64": STANDARD.encode(&bytes),
+                        "text": text,
+                    }),
+                ))
+            })
+            .await
+    }
+
+    /// Lists objects under a prefix.
+    #[tool(name = "list_objects", input_schema = input_schema::<ListObjects>())]
+    async fn list_objects(
+        &self,
+        Parameters(raw): Parameters<JsonObject>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.kit
+            .call(
+                &ctx,
+                "list_objects",
+                raw,
+                async |args: ListObjects, _caller: &Caller| {
+                    let limit = args.limit.unwrap_or(100);
+                    if !(1..=1000).contains(&limit) {
+                        return Err(ToolError::Invalid(format!(
+                            "limit {limit} must be between 1 and 1000"
+                        )));
+                    }
+                    let prefix = args.prefix.as_deref().map(ObjectKey::parse).transpose()?;
+                    let path = prefix.as_ref().map(ObjectKey::path);
+                    let mut objects: Vec<serde_json::Value> = Vec::new();
+                    let mut listing = self.store.list(path.as_ref());
+                    while let Some(meta) = listing
+                        .try_next()
+                        .await
+                        .map_err(store_error("list objects"))?
+                    {
+                        objects.push(serde_json::json!({
+                            "key": meta.location.to_string(),
+                            "bytes": meta.size,
+                            "last_modified": meta.last_modified,
+                        }));
+                    }
+                    objects.sort_by(|a, b| a["key"].as_str().cmp(&b["key"].as_str()));
+                    let truncated = objects.len() > limit as usize;
+                    objects.truncate(limit as usize);
+                    Ok(ToolOutput::new(
+                        format!(
+                            "{} objects{}",
+                            objects.len(),
+                            if truncated { " (truncated)" } else { "" }
+                        ),
+                        serde_json::json!({ "objects": objects, "truncated": truncated }),
+                    ))
+                },
+            )
+            .await
+    }
+
+    /// Writes rows or a CSV object as a Parquet dataset version named by its content hash.
+    #[tool(name = "put_dataset", input_schema = input_schema::<PutDataset>())]
+    async fn put_dataset(
+        &self,
+        Parameters(raw): Parameters<JsonObject>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.kit
+            .call(
+                &ctx,
+                "put_dataset",
+                raw,
+                async |args: PutDataset, caller: &Caller| {
+                    let (manifest, created) = self.put_dataset_impl(args, caller).await?;
+                    Ok(ToolOutput::new(
+                        format!(
+                            "{} {} {}: {} rows, {} columns",
+                            if created { "wrote" } else { "already had" },
+                            manifest.name,
+                            manifest.digest,
+                            manifest.rows,
+                            manifest.columns.len()
+                        ),
+                        serde_json::json!({ "manifest": manifest, "created": created }),
+                    ))
+                },
+            )
+            .await
+    }
+
+    /// The manifest of a dataset version: schema, rows, files with sha256.
+    #[tool(name = "get_dataset_manifest", input_schema = input_schema::<GetDatasetManifest>())]
+    async fn get_dataset_manifest(
+        &self,
+        Parameters(raw): Parameters<JsonObject>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.kit
+            .call(
+                &ctx,
+                "get_dataset_manifest",
+                raw,
+                async |args: GetDatasetManifest, _caller: &Caller| {
+                    let name = keys::dataset_name(&args.name)?;
+                    let version = keys::dataset_version(&args.version)?;
+                    let manifest = self.manifest(&name, &version).await?;
+                    Ok(ToolOutput::new(
+                        format!(
+                            "{} {}: {} rows",
+                            manifest.name, manifest.digest, manifest.rows
+                        ),
+                        &manifest,
+                    ))
+                },
+            )
+            .await
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for StorageServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().build())
+            .with_server_info(Implementation::new("mlops-storage", env!("CARGO_PKG_VERSION")))
+            .with_instructions("Objects and content-addressed Parquet datasets. A dataset version is the sha256 of its content.")
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            ResourceTemplate::new("dataset://{name}/{version}", "dataset manifest"),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let caller = Caller::from_context(&ctx);
+        if !caller.allows(STORAGE_READ) {
+            return Err(ErrorData::invalid_request(
+                format!(
+                    "{} may not read datasets: it needs scope {STORAGE_READ:?}",
+                    caller.id()
+                ),
+                None,
+            ));
+        }
+        let rest = request.uri.strip_prefix("dataset://").ok_or_else(|| {
+            ErrorData::resource_not_found(
+                format!(
+                    "no resource {:?}; try dataset://{{name}}/{{version}}",
+                    request.uri
+                ),
+                None,
+            )
+        })?;
+        let (name, version) = rest.split_once('/').ok_or_else(|| {
+            ErrorData::invalid_params("a dataset URI is dataset://{name}/{version}", None)
+        })?;
+        let invalid = |e: ToolError| ErrorData::invalid_params(e.to_string(), None);
+        let name = keys::dataset_name(name).map_err(invalid)?;
+        let version = keys::dataset_version(version).map_err(invalid)?;
+        let manifest = self.manifest(&name, &version).await.map_err(|e| match e {
+            ToolError::NotFound(m) => ErrorData::resource_not_found(m, None),
+            other => ErrorData::internal_error(other.to_string(), None),
+        })?;
+        let text = serde_json::to_string_pretty(&manifest)
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        Ok(ReadResourceResult::new(vec![ResourceContents::text(text, request.uri.clone())]).into())
+    }
+}
