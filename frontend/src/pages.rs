@@ -36,7 +36,7 @@ pub fn SystemPage(issuer: String, services: Vec<ServiceRecord>) -> impl IntoView
                         <th scope="col">"Name"</th>
                         <th scope="col">"Kind"</th>
                         <th scope="col">"URL"</th>
-                        <th scope="col">"PID"</th>
+                        <th scope="col" class="num">"PID"</th>
                     </tr>
                 </thead>
                 <tbody>{rows}</tbody>
@@ -79,6 +79,6 @@ mod tests {
         );
         assert!(html.contains("&lt;postgres&gt;"), "{html}");
         assert!(html.contains("postgres://127.0.0.1:5432/mlops"));
-        assert!(html.contains("<th scope=\"col\">PID</th>"));
+        assert!(html.contains("<th scope=\"col\" class=\"num\">PID</th>"));
     }
 }
