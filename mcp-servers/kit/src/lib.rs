@@ -22,4 +22,6 @@ pub mod test_support;
 
 pub use audit::AuditLog;
 pub use server::{McpHttpServer, RunningMcpServer, serve_stdio};
-pub use tool_call::{Caller, ToolError, ToolKit, ToolOutput, ToolPolicy, input_schema};
+pub use tool_call::{
+    Caller, ToolError, ToolKit, ToolOutput, ToolPolicy, input_schema, require_scope, slug,
+};

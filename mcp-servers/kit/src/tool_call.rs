@@ -78,6 +78,41 @@ impl Caller {
     }
 }
 
+/// For resource and prompt reads, which are not tool calls: the caller if
+/// its token grants `scope`, else the protocol error saying what is missing.
+pub fn require_scope(
+    ctx: &RequestContext<RoleServer>,
+    scope: &str,
+    what: &str,
+) -> Result<Caller, rmcp::ErrorData> {
+    let caller = Caller::from_context(ctx);
+    if caller.allows(scope) {
+        Ok(caller)
+    } else {
+        Err(rmcp::ErrorData::invalid_request(
+            format!("{} may not {what}: it needs scope {scope:?}", caller.id()),
+            None,
+        ))
+    }
+}
+
+/// A name such as a model or dataset name: 1..=`max_len` characters of a-z,
+/// 0-9 and '-', starting with a letter. `what` names it in the error.
+pub fn slug(what: &str, raw: &str, max_len: usize) -> Result<String, ToolError> {
+    let ok = raw.len() <= max_len
+        && raw.starts_with(|c: char| c.is_ascii_lowercase())
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(ToolError::Invalid(format!(
+            "{what} {raw:?} must be 1-{max_len} characters of a-z, 0-9 and '-', starting with a letter"
+        )))
+    }
+}
+
 /// A tool's result: a sentence for people and JSON for machines.
 #[derive(Debug, Clone)]
 pub struct ToolOutput {

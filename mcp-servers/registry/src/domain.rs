@@ -12,18 +12,7 @@ pub struct ModelName(String);
 
 impl ModelName {
     pub fn parse(raw: &str) -> Result<Self, ToolError> {
-        let ok = raw.len() <= 63
-            && raw.starts_with(|c: char| c.is_ascii_lowercase())
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if ok {
-            Ok(ModelName(raw.to_owned()))
-        } else {
-            Err(invalid(format!(
-                "model name {raw:?} must be 1-63 characters of a-z, 0-9 and '-', starting with a letter"
-            )))
-        }
+        mlops_mcp_kit::slug("model name", raw, 63).map(ModelName)
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -36,18 +25,7 @@ pub struct Alias(String);
 
 impl Alias {
     pub fn parse(raw: &str) -> Result<Self, ToolError> {
-        let ok = raw.len() <= 32
-            && raw.starts_with(|c: char| c.is_ascii_lowercase())
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if ok {
-            Ok(Alias(raw.to_owned()))
-        } else {
-            Err(invalid(format!(
-                "alias {raw:?} must be 1-32 characters of a-z, 0-9 and '-', starting with a letter (e.g. champion, challenger)"
-            )))
-        }
+        mlops_mcp_kit::slug("alias (e.g. champion, challenger)", raw, 32).map(Alias)
     }
     pub fn as_str(&self) -> &str {
         &self.0

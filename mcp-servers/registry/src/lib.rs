@@ -12,7 +12,9 @@ mod store;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use mlops_mcp_kit::{AuditLog, Caller, ToolError, ToolKit, ToolOutput, ToolPolicy, input_schema};
+use mlops_mcp_kit::{
+    AuditLog, Caller, ToolError, ToolKit, ToolOutput, ToolPolicy, input_schema, require_scope,
+};
 use mlops_service_auth::access::scope::{REGISTRY_ALIAS, REGISTRY_READ, REGISTRY_WRITE};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -549,18 +551,7 @@ fn to_error_data(error: ToolError) -> ErrorData {
 }
 
 fn require_read(ctx: &RequestContext<RoleServer>) -> Result<(), ErrorData> {
-    let caller = Caller::from_context(ctx);
-    if caller.allows(REGISTRY_READ) {
-        Ok(())
-    } else {
-        Err(ErrorData::invalid_request(
-            format!(
-                "{} may not read the registry: it needs scope {REGISTRY_READ:?}",
-                caller.id()
-            ),
-            None,
-        ))
-    }
+    require_scope(ctx, REGISTRY_READ, "read the registry").map(|_| ())
 }
 
 #[tool_handler(router = self.tool_router)]

@@ -45,18 +45,7 @@ impl ObjectKey {
 
 /// A dataset name: `^[a-z][a-z0-9-]{0,62}$`.
 pub fn dataset_name(raw: &str) -> Result<String, ToolError> {
-    let ok = raw.len() <= 63
-        && raw.starts_with(|c: char| c.is_ascii_lowercase())
-        && raw
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
-        Ok(raw.to_owned())
-    } else {
-        Err(ToolError::Invalid(format!(
-            "dataset name {raw:?} must be 1-63 characters of a-z, 0-9 and '-', starting with a letter"
-        )))
-    }
+    mlops_mcp_kit::slug("dataset name", raw, 63)
 }
 
 /// A dataset version: 64 lowercase hex digits (a sha256), optionally

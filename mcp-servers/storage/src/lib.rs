@@ -14,7 +14,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use futures::TryStreamExt;
-use mlops_mcp_kit::{AuditLog, Caller, ToolError, ToolKit, ToolOutput, ToolPolicy, input_schema};
+use mlops_mcp_kit::{
+    AuditLog, Caller, ToolError, ToolKit, ToolOutput, ToolPolicy, input_schema, require_scope,
+};
 use mlops_service_auth::access::scope::{STORAGE_READ, STORAGE_WRITE};
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -444,16 +446,7 @@ impl ServerHandler for StorageServer {
         request: ReadResourceRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let caller = Caller::from_context(&ctx);
-        if !caller.allows(STORAGE_READ) {
-            return Err(ErrorData::invalid_request(
-                format!(
-                    "{} may not read datasets: it needs scope {STORAGE_READ:?}",
-                    caller.id()
-                ),
-                None,
-            ));
-        }
+        require_scope(&ctx, STORAGE_READ, "read datasets")?;
         let rest = request.uri.strip_prefix("dataset://").ok_or_else(|| {
             ErrorData::resource_not_found(
                 format!(
