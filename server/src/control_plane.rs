@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use mlops_service_auth::SigningKey;
@@ -88,13 +88,7 @@ async fn jwks(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    match sqlx::query("SELECT 1").execute(&state.pool).await {
-        Ok(_) => (StatusCode::OK, "ready".to_owned()),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("database unavailable: {e}"),
-        ),
-    }
+    mlops_postgres::readiness(Some(state.pool.clone())).await
 }
 
 /// Runs the control plane until SIGINT or SIGTERM.

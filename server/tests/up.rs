@@ -79,6 +79,17 @@ fn interrupt_and_wait(mut up: Up) {
     panic!("mlops up did not stop within 30s of Ctrl-C");
 }
 
+/// The key id the control plane at `url` publishes.
+async fn signing_kid(url: &str) -> serde_json::Value {
+    let jwks: serde_json::Value = reqwest::get(format!("{url}/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"][0]["kid"].clone()
+}
+
 fn alive(pid: u32) -> bool {
     unsafe { libc::kill(pid as i32, 0) == 0 }
 }
@@ -187,13 +198,7 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
     );
     drop(client);
 
-    let kid_before = reqwest::get(format!("{}/.well-known/jwks.json", up.url))
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["keys"][0]["kid"]
-        .clone();
+    let kid_before = signing_kid(&up.url).await;
 
     // A crashed child is restarted, and services.json follows its new pid.
     let control_plane = pids[1];
@@ -229,13 +234,7 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
 
     // A second run reuses the cluster and the signing key.
     let up = start(&data_dir);
-    let kid_after = reqwest::get(format!("{}/.well-known/jwks.json", up.url))
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["keys"][0]["kid"]
-        .clone();
+    let kid_after = signing_kid(&up.url).await;
     assert_eq!(kid_before, kid_after, "the signing key survives restarts");
     let pids: Vec<u32> = services(&data_dir)
         .iter()

@@ -74,12 +74,9 @@ impl<E: AgentExecutor> ObservedExecutor<E> {
         }
     }
 
-    fn observe(
-        &self,
-        ctx: &ExecutorContext,
-        operation: &'static str,
-        stream: BoxStream<'static, Result<StreamResponse, A2AError>>,
-    ) -> BoxStream<'static, Result<StreamResponse, A2AError>> {
+    /// The task's span and skill, taken before the context moves into the
+    /// agent's executor (so the hot path clones nothing but ids).
+    fn task_span(&self, ctx: &ExecutorContext, operation: &'static str) -> (tracing::Span, String) {
         let skill = self.skill_of(ctx);
         let span = tracing::info_span!(
             "a2a.task",
@@ -89,6 +86,15 @@ impl<E: AgentExecutor> ObservedExecutor<E> {
             skill = %skill,
             operation,
         );
+        (span, skill)
+    }
+
+    fn observed(
+        &self,
+        span: tracing::Span,
+        skill: String,
+        stream: BoxStream<'static, Result<StreamResponse, A2AError>>,
+    ) -> BoxStream<'static, Result<StreamResponse, A2AError>> {
         Box::pin(ObservedStream {
             inner: stream,
             span,
@@ -104,26 +110,15 @@ impl<E: AgentExecutor> AgentExecutor for ObservedExecutor<E> {
         &self,
         ctx: ExecutorContext,
     ) -> BoxStream<'static, Result<StreamResponse, A2AError>> {
-        let stream = self.inner.execute(clone_context(&ctx));
-        self.observe(&ctx, "execute", stream)
+        let (span, skill) = self.task_span(&ctx, "execute");
+        let stream = span.in_scope(|| self.inner.execute(ctx));
+        self.observed(span, skill, stream)
     }
 
     fn cancel(&self, ctx: ExecutorContext) -> BoxStream<'static, Result<StreamResponse, A2AError>> {
-        let stream = self.inner.cancel(clone_context(&ctx));
-        self.observe(&ctx, "cancel", stream)
-    }
-}
-
-fn clone_context(ctx: &ExecutorContext) -> ExecutorContext {
-    ExecutorContext {
-        message: ctx.message.clone(),
-        task_id: ctx.task_id.clone(),
-        stored_task: ctx.stored_task.clone(),
-        context_id: ctx.context_id.clone(),
-        metadata: ctx.metadata.clone(),
-        user: ctx.user.clone(),
-        service_params: ctx.service_params.clone(),
-        tenant: ctx.tenant.clone(),
+        let (span, skill) = self.task_span(&ctx, "cancel");
+        let stream = span.in_scope(|| self.inner.cancel(ctx));
+        self.observed(span, skill, stream)
     }
 }
 

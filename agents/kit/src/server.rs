@@ -9,8 +9,7 @@ use a2a_server::{
     InMemoryTaskStore, StaticAgentCard,
 };
 use axum::Router;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::header;
 use axum::routing::get;
 use mlops_service_auth::{TokenVerifier, require_bearer};
 use sqlx::PgPool;
@@ -161,7 +160,10 @@ impl<E: AgentExecutor> AgentServer<E> {
 
         let ops = Router::new()
             .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(move || readiness(pool.clone())))
+            .route(
+                "/readyz",
+                get(move || mlops_postgres::readiness(pool.clone())),
+            )
             .route(
                 "/metrics",
                 get(move || {
@@ -188,20 +190,6 @@ impl<E: AgentExecutor> AgentServer<E> {
                     )
                 },
             ))
-    }
-}
-
-async fn readiness(pool: Option<PgPool>) -> impl IntoResponse {
-    match pool {
-        None => (StatusCode::OK, "ready").into_response(),
-        Some(pool) => match sqlx::query("SELECT 1").execute(&pool).await {
-            Ok(_) => (StatusCode::OK, "ready").into_response(),
-            Err(error) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("database unavailable: {error}"),
-            )
-                .into_response(),
-        },
     }
 }
 

@@ -28,6 +28,22 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
 }
 
+/// The `/readyz` answer of a service that needs `pool` (none: always ready):
+/// `200 ready`, or `503` with the database error. Every service's readiness
+/// endpoint uses this, so "ready" means the same thing everywhere.
+pub async fn readiness(pool: Option<PgPool>) -> (http::StatusCode, String) {
+    let Some(pool) = pool else {
+        return (http::StatusCode::OK, "ready".to_owned());
+    };
+    match sqlx::query("SELECT 1").execute(&pool).await {
+        Ok(_) => (http::StatusCode::OK, "ready".to_owned()),
+        Err(e) => (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("database unavailable: {e}"),
+        ),
+    }
+}
+
 /// Opens a pool to `url` with sane limits for a small service.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = url

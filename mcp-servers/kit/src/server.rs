@@ -2,8 +2,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::header;
 use axum::routing::get;
 use mlops_metrics::Registry;
 use mlops_service_auth::{TokenVerifier, require_bearer};
@@ -82,7 +81,10 @@ impl McpHttpServer {
                 require_bearer,
             ))
             .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(move || readiness(pool.clone())))
+            .route(
+                "/readyz",
+                get(move || mlops_postgres::readiness(pool.clone())),
+            )
             .route(
                 "/metrics",
                 get(move || {
@@ -116,19 +118,6 @@ impl McpHttpServer {
             stop,
             handle,
         })
-    }
-}
-
-async fn readiness(pool: Option<PgPool>) -> impl IntoResponse {
-    match pool {
-        None => (StatusCode::OK, "ready".to_owned()),
-        Some(pool) => match sqlx::query("SELECT 1").execute(&pool).await {
-            Ok(_) => (StatusCode::OK, "ready".to_owned()),
-            Err(e) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("database unavailable: {e}"),
-            ),
-        },
     }
 }
 

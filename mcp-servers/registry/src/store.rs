@@ -207,6 +207,15 @@ impl RegistryStore {
         self.version(model, version).await
     }
 
+    /// The error for something of `model` that is missing: the model itself
+    /// when it is not registered, else `what` (e.g. "no version 7").
+    async fn missing(&self, model: &ModelName, what: String) -> ToolError {
+        match self.model(model).await {
+            Ok(_) => ToolError::NotFound(format!("model {:?} has {what}", model.as_str())),
+            Err(e) => e,
+        }
+    }
+
     pub async fn version(
         &self,
         model: &ModelName,
@@ -222,13 +231,7 @@ impl RegistryStore {
         .map_err(db("get version"))?;
         match row {
             Some(row) => Ok(version_from_row(&row)),
-            None => {
-                self.model(model).await?;
-                Err(ToolError::NotFound(format!(
-                    "model {:?} has no version {version}",
-                    model.as_str()
-                )))
-            }
+            None => Err(self.missing(model, format!("no version {version}")).await),
         }
     }
 
@@ -247,14 +250,9 @@ impl RegistryStore {
         .map_err(db("resolve alias"))?;
         match version {
             Some(v) => self.version(model, v).await,
-            None => {
-                self.model(model).await?;
-                Err(ToolError::NotFound(format!(
-                    "model {:?} has no alias {:?}",
-                    model.as_str(),
-                    alias.as_str()
-                )))
-            }
+            None => Err(self
+                .missing(model, format!("no alias {:?}", alias.as_str()))
+                .await),
         }
     }
 
@@ -278,11 +276,7 @@ impl RegistryStore {
         match status.as_deref() {
             None => {
                 drop(tx);
-                self.model(model).await?;
-                return Err(ToolError::NotFound(format!(
-                    "model {:?} has no version {version}",
-                    model.as_str()
-                )));
+                return Err(self.missing(model, format!("no version {version}")).await);
             }
             Some("archived") => {
                 return Err(ToolError::Conflict(format!(
@@ -328,14 +322,9 @@ impl RegistryStore {
         .map_err(db("delete alias"))?;
         match removed {
             Some(v) => Ok(v),
-            None => {
-                self.model(model).await?;
-                Err(ToolError::NotFound(format!(
-                    "model {:?} has no alias {:?}",
-                    model.as_str(),
-                    alias.as_str()
-                )))
-            }
+            None => Err(self
+                .missing(model, format!("no alias {:?}", alias.as_str()))
+                .await),
         }
     }
 
