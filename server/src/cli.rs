@@ -53,6 +53,19 @@ enum Command {
         after_help = "Example:\n  mlops token --audience registry --scope registry:read --ttl 10m"
     )]
     Token(TokenArgs),
+    /// Serve one model version over the KServe v1 protocol (started by the
+    /// cluster server's local backend).
+    #[command(
+        name = "model-server",
+        after_help = "Example:\n  mlops model-server --model fraud-detector --version 1 --artifact models/<job>/model.json"
+    )]
+    ModelServer(ModelServerArgs),
+    /// Route one model's predictions across its versions by weight (started
+    /// by the cluster server's local backend).
+    #[command(
+        after_help = "Example:\n  MLOPS_ROUTER_ADMIN_TOKEN=… mlops router --model fraud-detector"
+    )]
+    Router(RouterArgs),
     /// Show what `mlops up` is running.
     #[command(after_help = "Example:\n  mlops status --services")]
     Status(StatusArgs),
@@ -101,7 +114,7 @@ pub struct NamedArgs {
 
 #[derive(Args)]
 pub struct McpArgs {
-    /// Which server: registry or storage.
+    /// Which server: registry, storage, quality, drift, trainer, cluster or metrics.
     pub name: String,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -118,9 +131,49 @@ pub struct McpArgs {
     /// Where the issuer publishes its keys (default: <issuer>/.well-known/jwks.json).
     #[arg(long, env = "MLOPS_JWKS_URL")]
     pub jwks_url: Option<String>,
-    /// The storage server's object directory.
+    /// The object store directory (storage, quality, drift, trainer and
+    /// cluster servers).
     #[arg(long, env = "MLOPS_STORAGE_ROOT")]
     pub storage_root: Option<PathBuf>,
+    /// Where the cluster server writes Prometheus file_sd targets.
+    #[arg(long, env = "MLOPS_PROMETHEUS_SD_DIR")]
+    pub prometheus_sd_dir: Option<PathBuf>,
+    /// The Prometheus the metrics server queries.
+    #[arg(long, env = "MLOPS_PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ModelServerArgs {
+    /// The model's name, as clients address it.
+    #[arg(long)]
+    pub model: String,
+    /// The version being served.
+    #[arg(long)]
+    pub version: String,
+    /// Object key of the artifact under the storage root.
+    #[arg(long)]
+    pub artifact: String,
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// The object store directory artifacts live in.
+    #[arg(long, env = "MLOPS_STORAGE_ROOT")]
+    pub storage_root: PathBuf,
+}
+
+#[derive(Args)]
+pub struct RouterArgs {
+    /// The model whose traffic this router splits.
+    #[arg(long)]
+    pub model: String,
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// The object store directory the prediction log is written to.
+    #[arg(long, env = "MLOPS_STORAGE_ROOT")]
+    pub storage_root: PathBuf,
+    /// The bearer token `PUT /admin/routes` requires.
+    #[arg(long, env = "MLOPS_ROUTER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: String,
 }
 
 #[derive(Args)]
@@ -222,6 +275,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(args) => {
             telemetry::init("info");
             supervisor::migrate_only(&args).await
+        }
+        Command::ModelServer(args) => {
+            telemetry::init("info");
+            crate::serving::model_server(args).await
+        }
+        Command::Router(args) => {
+            telemetry::init("info");
+            crate::serving::router(args).await
         }
         Command::Token(args) => token(args),
         Command::Status(args) => status(args),

@@ -7,11 +7,14 @@
 //! - [`control_plane`]: `mlops serve`; today the token service (signing key,
 //!   JWKS) and health endpoints.
 //! - [`mcp`]: `mlops mcp NAME`, one MCP server per process.
+//! - [`serving`]: `mlops model-server` and `mlops router`, the processes
+//!   the cluster server's local backend runs.
 //! - [`services`]: the `services.json` file shared by `up` and `status`.
 
 pub mod cli;
 pub mod control_plane;
 pub mod mcp;
 pub mod services;
+pub mod serving;
 pub mod supervisor;
 pub mod telemetry;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use mlops_mcp_kit::{McpHttpServer, serve_stdio};
+use mlops_mcp_storage::DatasetStore;
 use mlops_metrics::Registry;
 use mlops_service_auth::{JwksSource, TokenVerifier};
 use rmcp::ServerHandler;
@@ -13,7 +14,12 @@ use crate::cli::McpArgs;
 use crate::control_plane::shutdown_signal;
 
 /// Every MCP server this build has; `mlops up` starts each of them.
-pub const MCP_SERVERS: &[&str] = &[mlops_mcp_registry::SERVER, mlops_mcp_storage::SERVER];
+pub const MCP_SERVERS: &[&str] = &[
+    mlops_mcp_registry::SERVER,
+    mlops_mcp_storage::SERVER,
+    mlops_mcp_quality::SERVER,
+    mlops_mcp_cluster::SERVER,
+];
 
 pub async fn run(args: McpArgs) -> anyhow::Result<()> {
     if !MCP_SERVERS.contains(&args.name.as_str()) {
@@ -35,13 +41,37 @@ pub async fn run(args: McpArgs) -> anyhow::Result<()> {
 
     match args.name.as_str() {
         mlops_mcp_storage::SERVER => {
-            let root = args.storage_root.clone().context(
-                "set MLOPS_STORAGE_ROOT (or --storage-root): the directory objects live in",
-            )?;
+            let root = storage_root(&args)?;
             let server = mlops_mcp_storage::StorageServer::local(&root, pool.clone())
                 .with_context(|| format!("opening {}", root.display()))?;
             let metrics = server.kit().metrics();
             serve(&args, server, metrics, pool).await
+        }
+        mlops_mcp_quality::SERVER => {
+            let server = mlops_mcp_quality::QualityServer::new(datasets(&args)?, pool.clone());
+            let metrics = server.kit().metrics();
+            serve(&args, server, metrics, pool).await
+        }
+        mlops_mcp_cluster::SERVER => {
+            let root = storage_root(&args)?;
+            let datasets = datasets(&args)?;
+            let backend = mlops_mcp_cluster::LocalBackend::new(
+                mlops_mcp_cluster::LocalConfig {
+                    exe: std::env::current_exe().context("locating the mlops binary")?,
+                    storage_root: root,
+                    file_sd_dir: args.prometheus_sd_dir.clone(),
+                },
+                pool.clone(),
+            );
+            let server =
+                mlops_mcp_cluster::ClusterServer::new(Arc::new(backend), datasets, pool.clone());
+            // Brings back every deployment after a restart, and replaces
+            // crashed replicas while running.
+            let reconciler = server.spawn_reconciler();
+            let metrics = server.kit().metrics();
+            let result = serve(&args, server, metrics, pool).await;
+            reconciler.abort();
+            result
         }
         _ => {
             let server = mlops_mcp_registry::RegistryServer::new(pool.clone());
@@ -49,6 +79,17 @@ pub async fn run(args: McpArgs) -> anyhow::Result<()> {
             serve(&args, server, metrics, pool).await
         }
     }
+}
+
+fn storage_root(args: &McpArgs) -> anyhow::Result<std::path::PathBuf> {
+    args.storage_root
+        .clone()
+        .context("set MLOPS_STORAGE_ROOT (or --storage-root): the directory objects live in")
+}
+
+fn datasets(args: &McpArgs) -> anyhow::Result<DatasetStore> {
+    let root = storage_root(args)?;
+    DatasetStore::local(&root).with_context(|| format!("opening {}", root.display()))
 }
 
 async fn serve<S>(args: &McpArgs, handler: S, metrics: Registry, pool: PgPool) -> anyhow::Result<()>

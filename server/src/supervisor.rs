@@ -519,7 +519,11 @@ async fn start_everything(
             .arg(format!("127.0.0.1:{port}"))
             .env("DATABASE_URL", &database_url)
             .env("MLOPS_ISSUER", &url)
-            .env("MLOPS_STORAGE_ROOT", data_dir.join("objects"));
+            .env("MLOPS_STORAGE_ROOT", data_dir.join("objects"))
+            .env(
+                "MLOPS_PROMETHEUS_SD_DIR",
+                data_dir.join("prometheus").join("sd"),
+            );
         sup.start(ChildSpec {
             name: format!("mcp-{name}"),
             kind: ServiceKind::Mcp,

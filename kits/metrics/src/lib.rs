@@ -26,12 +26,14 @@ struct Family {
     help: &'static str,
     kind: Kind,
     counters: BTreeMap<Labels, u64>,
+    gauges: BTreeMap<Labels, f64>,
     histograms: BTreeMap<Labels, Histogram>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Counter,
+    Gauge,
     Histogram,
 }
 
@@ -59,6 +61,30 @@ impl Registry {
             .entry(name)
             .or_insert_with(|| Family::new(help, Kind::Counter));
         *family.counters.entry(owned(labels)).or_default() += by;
+    }
+
+    /// Sets the gauge `name{labels}` to `value`.
+    pub fn set_gauge(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) {
+        let mut families = self.families.lock().unwrap_or_else(|p| p.into_inner());
+        let family = families
+            .entry(name)
+            .or_insert_with(|| Family::new(help, Kind::Gauge));
+        family.gauges.insert(owned(labels), value);
+    }
+
+    /// Drops every series of the gauge `name`, so series of things that
+    /// are gone (a removed version, say) stop being exported.
+    pub fn clear_gauge(&self, name: &'static str) {
+        let mut families = self.families.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(family) = families.get_mut(name) {
+            family.gauges.clear();
+        }
     }
 
     /// Records one observation in the histogram `name{labels}`.
@@ -90,11 +116,15 @@ impl Registry {
         for (name, family) in families.iter() {
             let kind = match family.kind {
                 Kind::Counter => "counter",
+                Kind::Gauge => "gauge",
                 Kind::Histogram => "histogram",
             };
             let _ = writeln!(out, "# HELP {name} {}", family.help);
             let _ = writeln!(out, "# TYPE {name} {kind}");
             for (labels, value) in &family.counters {
+                let _ = writeln!(out, "{name}{} {value}", self.label_set(labels, None));
+            }
+            for (labels, value) in &family.gauges {
                 let _ = writeln!(out, "{name}{} {value}", self.label_set(labels, None));
             }
             for (labels, h) in &family.histograms {
@@ -149,6 +179,7 @@ impl Family {
             help,
             kind,
             counters: BTreeMap::new(),
+            gauges: BTreeMap::new(),
             histograms: BTreeMap::new(),
         }
     }

@@ -8,10 +8,14 @@ use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 use bytes::Bytes;
 use mlops_mcp_kit::ToolError;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
+
+use crate::keys::ObjectKey;
 
 /// At most this many rows per dataset version (one file, one batch).
 pub const MAX_ROWS: usize = 5_000_000;
@@ -48,6 +52,171 @@ pub struct DatasetManifest {
     pub files: Vec<DatasetFile>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub created_by: String,
+}
+
+/// A dataset version read back: its manifest and its rows as one batch.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub manifest: DatasetManifest,
+    pub batch: RecordBatch,
+}
+
+/// Maps an object-store failure to a tool error; a missing object is a
+/// not-found the caller can act on, anything else is internal.
+pub fn store_error(context: &'static str) -> impl Fn(object_store::Error) -> ToolError {
+    move |e| match e {
+        object_store::Error::NotFound { path, .. } => {
+            ToolError::NotFound(format!("no object {path:?}"))
+        }
+        other => ToolError::internal(context, other),
+    }
+}
+
+/// Datasets on an object store: the storage server writes them; the quality
+/// and drift servers and the traffic routers read and write through this
+/// same type, so the layout (`datasets/{name}/{version}/…`) and the
+/// integrity check live in one place. The object store is the data plane;
+/// the storage server's tools are its control surface.
+#[derive(Clone)]
+pub struct DatasetStore {
+    store: Arc<dyn ObjectStore>,
+}
+
+impl DatasetStore {
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        DatasetStore { store }
+    }
+
+    /// A store over a local directory, created if missing.
+    pub fn local(root: &std::path::Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(root)?;
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(root)
+            .map_err(std::io::Error::other)?;
+        Ok(Self::new(Arc::new(fs)))
+    }
+
+    pub fn objects(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    pub async fn read_object(&self, key: &ObjectKey) -> Result<Bytes, ToolError> {
+        self.store
+            .get(&key.path())
+            .await
+            .map_err(store_error("read object"))?
+            .bytes()
+            .await
+            .map_err(store_error("read object"))
+    }
+
+    pub async fn write_object(&self, key: &ObjectKey, bytes: Bytes) -> Result<(), ToolError> {
+        self.store
+            .put(&key.path(), PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(store_error("write object"))
+    }
+
+    /// The manifest of `name` at `version` (64 hex digits, `sha256:` allowed).
+    pub async fn manifest(&self, name: &str, version: &str) -> Result<DatasetManifest, ToolError> {
+        let name = crate::keys::dataset_name(name)?;
+        let version = crate::keys::dataset_version(version)?;
+        let key = ObjectKey::parse(&format!("datasets/{name}/{version}/manifest.json"))?;
+        let bytes = self.read_object(&key).await.map_err(|e| match e {
+            ToolError::NotFound(_) => {
+                ToolError::NotFound(format!("dataset {name:?} has no version {version}"))
+            }
+            other => other,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| ToolError::internal("parse a manifest", e))
+    }
+
+    /// The rows of a dataset version. Every file is checked against the
+    /// sha256 in its manifest before it is trusted.
+    pub async fn read(&self, name: &str, version: &str) -> Result<Dataset, ToolError> {
+        let manifest = self.manifest(name, version).await?;
+        let mut batches = Vec::new();
+        for file in &manifest.files {
+            let bytes = self.read_object(&ObjectKey::parse(&file.path)?).await?;
+            let sha = sha256_hex(&bytes);
+            if sha != file.sha256 {
+                return Err(ToolError::Conflict(format!(
+                    "{} does not match its manifest (sha256 {sha}, expected {}); the dataset is corrupt",
+                    file.path, file.sha256
+                )));
+            }
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .and_then(|b| b.with_batch_size(1 << 20).build())
+                .map_err(|e| ToolError::internal("open a Parquet file", e))?;
+            for batch in reader {
+                batches.push(batch.map_err(|e| ToolError::internal("read a Parquet file", e))?);
+            }
+        }
+        let schema = match batches.first() {
+            Some(b) => b.schema(),
+            None => {
+                return Err(ToolError::internal(
+                    "read a dataset",
+                    format!("{name}@{version} has no rows"),
+                ));
+            }
+        };
+        let batch = arrow_select::concat::concat_batches(&schema, &batches)
+            .map_err(|e| ToolError::internal("assemble a dataset", e))?;
+        Ok(Dataset { manifest, batch })
+    }
+
+    /// Writes `batch` as a new version of `name`, or returns the existing
+    /// version with the same content (`false`: nothing was written).
+    pub async fn write(
+        &self,
+        name: &str,
+        batch: &RecordBatch,
+        created_by: &str,
+    ) -> Result<(DatasetManifest, bool), ToolError> {
+        let name = crate::keys::dataset_name(name)?;
+        if batch.num_rows() == 0 {
+            return Err(ToolError::Invalid(
+                "a dataset needs at least one row".into(),
+            ));
+        }
+        if batch.num_rows() > MAX_ROWS {
+            return Err(ToolError::Invalid(format!(
+                "at most {MAX_ROWS} rows per dataset version"
+            )));
+        }
+        let parquet = to_parquet(batch)?;
+        let file_name = "part-00000.parquet".to_owned();
+        let sha = sha256_hex(&parquet);
+        let version = content_version(&[(file_name.clone(), sha.clone())]);
+        // Same content, same version: a repeat is answered from what exists.
+        if let Ok(existing) = self.manifest(&name, &version).await {
+            return Ok((existing, false));
+        }
+        let file_key = ObjectKey::parse(&format!("datasets/{name}/{version}/{file_name}"))?;
+        let manifest = DatasetManifest {
+            name: name.clone(),
+            version: version.clone(),
+            digest: format!("sha256:{version}"),
+            format: "parquet".into(),
+            rows: batch.num_rows() as u64,
+            columns: columns_of(&batch.schema()),
+            files: vec![DatasetFile {
+                path: file_key.as_str().to_owned(),
+                bytes: parquet.len() as u64,
+                sha256: sha,
+            }],
+            created_at: chrono::Utc::now(),
+            created_by: created_by.to_owned(),
+        };
+        self.write_object(&file_key, Bytes::from(parquet)).await?;
+        // The manifest goes last: a version is visible only once complete.
+        let manifest_key = ObjectKey::parse(&format!("datasets/{name}/{version}/manifest.json"))?;
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| ToolError::internal("serialize a manifest", e))?;
+        self.write_object(&manifest_key, Bytes::from(json)).await?;
+        Ok((manifest, true))
+    }
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -166,7 +335,6 @@ pub fn content_version(files: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     #[test]
     fn rows_round_trip_through_parquet_with_inferred_types() {

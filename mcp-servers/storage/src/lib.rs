@@ -18,7 +18,7 @@ use mlops_mcp_kit::{
     AuditLog, Caller, ToolError, ToolKit, ToolOutput, ToolPolicy, input_schema, require_scope,
 };
 use mlops_service_auth::access::scope::{STORAGE_READ, STORAGE_WRITE};
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
@@ -32,7 +32,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use sqlx::PgPool;
 
-pub use datasets::{ColumnSchema, DatasetFile, DatasetManifest};
+pub use datasets::{
+    ColumnSchema, Dataset, DatasetFile, DatasetManifest, DatasetStore, store_error,
+};
 use keys::ObjectKey;
 
 pub const SERVER: &str = "storage";
@@ -112,26 +114,17 @@ pub struct GetDatasetManifest {
 #[derive(Clone)]
 pub struct StorageServer {
     kit: Arc<ToolKit>,
-    store: Arc<dyn ObjectStore>,
+    datasets: DatasetStore,
     tool_router: ToolRouter<Self>,
-}
-
-fn store_error(context: &'static str) -> impl Fn(object_store::Error) -> ToolError {
-    move |e| match e {
-        object_store::Error::NotFound { path, .. } => {
-            ToolError::NotFound(format!("no object {path:?}"))
-        }
-        other => ToolError::internal(context, other),
-    }
 }
 
 impl StorageServer {
     /// A server over a local directory, auditing to `pool`.
     pub fn local(root: &std::path::Path, pool: PgPool) -> std::io::Result<Self> {
-        std::fs::create_dir_all(root)?;
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(root)
-            .map_err(std::io::Error::other)?;
-        Ok(Self::new(Arc::new(fs), pool))
+        Ok(Self::new(
+            DatasetStore::local(root)?.objects().clone(),
+            pool,
+        ))
     }
 
     pub fn new(store: Arc<dyn ObjectStore>, pool: PgPool) -> Self {
@@ -141,7 +134,7 @@ impl StorageServer {
                 policy(),
                 Some(AuditLog::new(pool, SERVER)),
             )),
-            store,
+            datasets: DatasetStore::new(store),
             tool_router: Self::tool_router(),
         }
     }
@@ -150,33 +143,20 @@ impl StorageServer {
         &self.kit
     }
 
+    pub fn datasets(&self) -> &DatasetStore {
+        &self.datasets
+    }
+
     async fn read(&self, key: &ObjectKey) -> Result<Bytes, ToolError> {
-        self.store
-            .get(&key.path())
-            .await
-            .map_err(store_error("read object"))?
-            .bytes()
-            .await
-            .map_err(store_error("read object"))
+        self.datasets.read_object(key).await
     }
 
     async fn write(&self, key: &ObjectKey, bytes: Bytes) -> Result<(), ToolError> {
-        self.store
-            .put(&key.path(), PutPayload::from(bytes))
-            .await
-            .map(|_| ())
-            .map_err(store_error("write object"))
+        self.datasets.write_object(key, bytes).await
     }
 
     async fn manifest(&self, name: &str, version: &str) -> Result<DatasetManifest, ToolError> {
-        let key = ObjectKey::parse(&format!("datasets/{name}/{version}/manifest.json"))?;
-        let bytes = self.read(&key).await.map_err(|e| match e {
-            ToolError::NotFound(_) => {
-                ToolError::NotFound(format!("dataset {name:?} has no version {version}"))
-            }
-            other => other,
-        })?;
-        serde_json::from_slice(&bytes).map_err(|e| ToolError::internal("parse a manifest", e))
+        self.datasets.manifest(name, version).await
     }
 
     async fn put_dataset_impl(
@@ -197,37 +177,7 @@ impl StorageServer {
                 ));
             }
         };
-        let parquet = datasets::to_parquet(&batch)?;
-        let file_name = "part-00000.parquet".to_owned();
-        let sha = datasets::sha256_hex(&parquet);
-        let version = datasets::content_version(&[(file_name.clone(), sha.clone())]);
-        // Same content, same version: a repeat is answered from what exists.
-        if let Ok(existing) = self.manifest(&name, &version).await {
-            return Ok((existing, false));
-        }
-        let file_key = ObjectKey::parse(&format!("datasets/{name}/{version}/{file_name}"))?;
-        let manifest = DatasetManifest {
-            name: name.clone(),
-            version: version.clone(),
-            digest: format!("sha256:{version}"),
-            format: "parquet".into(),
-            rows: batch.num_rows() as u64,
-            columns: datasets::columns_of(&batch.schema()),
-            files: vec![DatasetFile {
-                path: file_key.as_str().to_owned(),
-                bytes: parquet.len() as u64,
-                sha256: sha,
-            }],
-            created_at: chrono::Utc::now(),
-            created_by: caller.id(),
-        };
-        self.write(&file_key, Bytes::from(parquet)).await?;
-        // The manifest goes last: a version is visible only once complete.
-        let manifest_key = ObjectKey::parse(&format!("datasets/{name}/{version}/manifest.json"))?;
-        let json = serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| ToolError::internal("serialize a manifest", e))?;
-        self.write(&manifest_key, Bytes::from(json)).await?;
-        Ok((manifest, true))
+        self.datasets.write(&name, &batch, &caller.id()).await
     }
 }
 
@@ -290,7 +240,7 @@ impl StorageServer {
                 if limit == 0 || limit > MAX_DOWNLOAD_BYTES {
                     return Err(ToolError::Invalid(format!("max_bytes must be between 1 and {MAX_DOWNLOAD_BYTES}")));
                 }
-                let meta = self.store.head(&key.path()).await.map_err(store_error("stat object"))?;
+                let meta = self.datasets.objects().head(&key.path()).await.map_err(store_error("stat object"))?;
                 let size = meta.size;
                 if size > limit {
                     return Err(ToolError::Invalid(format!(
@@ -336,7 +286,7 @@ impl StorageServer {
                     let prefix = args.prefix.as_deref().map(ObjectKey::parse).transpose()?;
                     let path = prefix.as_ref().map(ObjectKey::path);
                     let mut objects: Vec<serde_json::Value> = Vec::new();
-                    let mut listing = self.store.list(path.as_ref());
+                    let mut listing = self.datasets.objects().list(path.as_ref());
                     while let Some(meta) = listing
                         .try_next()
                         .await
