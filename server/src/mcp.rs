@@ -18,7 +18,9 @@ pub const MCP_SERVERS: &[&str] = &[
     mlops_mcp_registry::SERVER,
     mlops_mcp_storage::SERVER,
     mlops_mcp_quality::SERVER,
+    mlops_mcp_trainer::SERVER,
     mlops_mcp_cluster::SERVER,
+    mlops_mcp_metrics::SERVER,
 ];
 
 pub async fn run(args: McpArgs) -> anyhow::Result<()> {
@@ -49,6 +51,24 @@ pub async fn run(args: McpArgs) -> anyhow::Result<()> {
         }
         mlops_mcp_quality::SERVER => {
             let server = mlops_mcp_quality::QualityServer::new(datasets(&args)?, pool.clone());
+            let metrics = server.kit().metrics();
+            serve(&args, server, metrics, pool).await
+        }
+        mlops_mcp_trainer::SERVER => {
+            let server = mlops_mcp_trainer::TrainerServer::new(datasets(&args)?, pool.clone());
+            // Claims queued jobs (several replicas share one queue) and
+            // fails jobs orphaned by a dead process.
+            let runner = server.spawn_runner();
+            let metrics = server.kit().metrics();
+            let result = serve(&args, server, metrics, pool).await;
+            runner.shutdown().await;
+            result
+        }
+        mlops_mcp_metrics::SERVER => {
+            let prometheus = args.prometheus_url.clone().context(
+                "set MLOPS_PROMETHEUS_URL (or --prometheus-url): the Prometheus to query",
+            )?;
+            let server = mlops_mcp_metrics::MetricsServer::new(prometheus, pool.clone());
             let metrics = server.kit().metrics();
             serve(&args, server, metrics, pool).await
         }

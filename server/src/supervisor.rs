@@ -433,6 +433,34 @@ async fn start_embedded_postgres(sup: &mut Supervisor, data_dir: &Path) -> anyho
     Ok(cluster.database_url())
 }
 
+/// Starts Prometheus (Debian's package, installed if missing) with a
+/// scrape config that follows the file_sd targets the cluster server
+/// writes; returns its URL.
+async fn start_prometheus(sup: &mut Supervisor, data_dir: &Path) -> anyhow::Result<String> {
+    use mlops_mcp_metrics::prometheus::{PrometheusConfig, ensure_installed};
+    let binary = tokio::task::spawn_blocking(ensure_installed)
+        .await
+        .context("installing Prometheus")??;
+    // Not 9090: a system Prometheus may own it.
+    let port = free_port_or(9464)?;
+    let config = PrometheusConfig::new(
+        data_dir.join("prometheus"),
+        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+    );
+    config.write().context("writing the Prometheus config")?;
+    let url = config.url();
+    sup.start(ChildSpec {
+        name: "prometheus".into(),
+        kind: ServiceKind::Prometheus,
+        url: url.clone(),
+        command: config.command(&binary),
+        readiness: Readiness::Http(format!("{url}/-/ready")),
+        stop_signal: libc::SIGTERM,
+    })
+    .await?;
+    Ok(url)
+}
+
 async fn apply_migrations(database_url: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     let pool = mlops_postgres::connect(database_url, 2)
@@ -486,6 +514,7 @@ async fn start_everything(
         None => start_embedded_postgres(sup, data_dir).await?,
     };
     apply_migrations(&database_url).await?;
+    let prometheus_url = start_prometheus(sup, data_dir).await?;
 
     let port = free_port_or(args.port)?;
     let url = format!("http://127.0.0.1:{port}");
@@ -523,7 +552,8 @@ async fn start_everything(
             .env(
                 "MLOPS_PROMETHEUS_SD_DIR",
                 data_dir.join("prometheus").join("sd"),
-            );
+            )
+            .env("MLOPS_PROMETHEUS_URL", &prometheus_url);
         sup.start(ChildSpec {
             name: format!("mcp-{name}"),
             kind: ServiceKind::Mcp,

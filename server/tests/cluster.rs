@@ -54,6 +54,12 @@ fn trained(seed: u64) -> Model {
 
 impl Fixture {
     async fn start() -> Self {
+        Self::start_with_targets(None).await
+    }
+
+    /// `file_sd_dir`: where the cluster writes Prometheus targets (a temp
+    /// directory of its own when `None`).
+    async fn start_with_targets(file_sd_dir: Option<std::path::PathBuf>) -> Self {
         let db = fresh_database().await;
         let root = tempfile::tempdir().unwrap();
         let store = DatasetStore::local(root.path()).unwrap();
@@ -66,7 +72,7 @@ impl Fixture {
             LocalConfig {
                 exe: env!("CARGO_BIN_EXE_mlops").into(),
                 storage_root: root.path().to_owned(),
-                file_sd_dir: Some(root.path().join("sd")),
+                file_sd_dir: Some(file_sd_dir.unwrap_or_else(|| root.path().join("sd"))),
             },
             db.pool.clone(),
         );
@@ -147,8 +153,7 @@ async fn split_of(
     for w in workers {
         w.await.unwrap();
     }
-    let counts = counts.lock().unwrap().clone();
-    counts
+    counts.lock().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,16 +222,23 @@ async fn deploys_split_and_serve_real_predictions() {
     );
     assert_eq!(counts.get("error"), None, "{counts:?}");
 
-    // A weight change applies within a second of the tool's answer.
+    // A weight change applies within a second of the call: the tool answers
+    // once the router has the new table, and every request after is v2.
+    let asked_at = Instant::now();
     ok(&call(
         &deployer,
         "set_traffic_split",
         json!({"model": "fraud-detector", "weights": {"1": 0, "2": 100}}),
     )
     .await);
-    let changed_at = Instant::now();
+    let counts = split_of(&f.http, &endpoint, 1, 1).await;
+    assert!(
+        asked_at.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        asked_at.elapsed()
+    );
+    assert_eq!(counts.get("2"), Some(&1), "{counts:?}");
     let counts = split_of(&f.http, &endpoint, 200, 8).await;
-    assert!(changed_at.elapsed() < Duration::from_secs(1) || counts.get("1").is_none());
     assert_eq!(counts.get("2"), Some(&200), "{counts:?}");
 
     // Injected faults: every v2 request fails, and the router says so.
@@ -265,16 +277,20 @@ async fn deploys_split_and_serve_real_predictions() {
     assert!(
         metrics.contains(r#"mlops_router_traffic_weight{model="fraud-detector",version="2"} 100"#)
     );
-    let targets: Value =
-        serde_json::from_slice(&std::fs::read(f.root.path().join("sd/cluster.json")).unwrap())
-            .unwrap();
+    let targets: Value = serde_json::from_slice(
+        &std::fs::read(f.root.path().join("sd/cluster-fraud-detector.json")).unwrap(),
+    )
+    .unwrap();
     let components: Vec<&str> = targets
         .as_array()
         .unwrap()
         .iter()
         .map(|g| g["labels"]["component"].as_str().unwrap())
         .collect();
-    assert_eq!(components, ["router", "model-server", "model-server"]);
+    assert_eq!(
+        components,
+        ["router", "model-server", "model-server", "model-server"]
+    );
 
     // The prediction log reaches the object store within its flush period.
     let logs = f.root.path().join("prediction-logs/fraud-detector");
@@ -514,4 +530,96 @@ async fn bad_input_changes_nothing_and_the_matrix_holds() {
     )
     .await;
     assert!(stdout.contains("fraud-detector"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_routers_and_canary_vs_stable_reads_them() {
+    let scratch = tempfile::tempdir().unwrap();
+    let prometheus = mlops_mcp_metrics::prometheus::start_for_tests(scratch.path())
+        .await
+        .expect("a real Prometheus");
+    let f = Fixture::start_with_targets(Some(prometheus.config().sd_dir.clone())).await;
+    let deployer = f.deployment_client().await;
+    let first = ok(&call(
+        &deployer,
+        "apply_deployment",
+        json!({"model": "fraud-detector", "version": 1, "artifact_uri": "storage://models/job-1/model.json"}),
+    )
+    .await);
+    let endpoint = endpoint_of(&first);
+    ok(&call(
+        &deployer,
+        "apply_deployment",
+        json!({"model": "fraud-detector", "version": 2, "artifact_uri": "storage://models/job-2/model.json"}),
+    )
+    .await);
+    ok(&call(
+        &deployer,
+        "set_traffic_split",
+        json!({"model": "fraud-detector", "weights": {"1": 70, "2": 30}}),
+    )
+    .await);
+    ok(&call(
+        &deployer,
+        "inject_fault",
+        json!({"model": "fraud-detector", "version": 2, "error_share": 0.5, "added_latency_ms": 20}),
+    )
+    .await);
+
+    // The metrics server over the same Prometheus, as the monitoring agent sees it.
+    let metrics_tokens = TestTokens::new(mlops_mcp_metrics::SERVER);
+    let metrics_server = mlops_mcp_metrics::MetricsServer::new(prometheus.url(), f.db.pool.clone());
+    let handler = metrics_server.clone();
+    let running = McpHttpServer::new(
+        mlops_mcp_metrics::SERVER,
+        metrics_tokens.verifier(),
+        metrics_server.kit().metrics(),
+    )
+    .bind("127.0.0.1:0".parse().unwrap(), move || handler.clone())
+    .await
+    .unwrap();
+    let monitoring = client(&running.mcp_url(), &metrics_tokens.for_agent("monitoring")).await;
+
+    // Traffic for a few scrapes, then the comparison, polled until
+    // Prometheus has two rate samples for both versions (bounded).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let report = loop {
+        split_of(&f.http, &endpoint, 300, 4).await;
+        let result = call(
+            &monitoring,
+            "canary_vs_stable",
+            json!({"model": "fraud-detector", "window": "30s"}),
+        )
+        .await;
+        if result.is_error != Some(true) {
+            let report = ok(&result);
+            let served = report["versions"].as_array().map(|vs| {
+                vs.iter()
+                    .filter(|v| v["requests_per_second"].as_f64() > Some(0.0))
+                    .count()
+            });
+            if served == Some(2) {
+                break report;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never had both versions: {result:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(report["stable_version"], "1", "{report}");
+    let versions = report["versions"].as_array().unwrap();
+    let by_version = |v: &str| versions.iter().find(|x| x["version"] == v).unwrap().clone();
+    let (stable, canary) = (by_version("1"), by_version("2"));
+    assert_eq!(stable["role"], "stable");
+    assert_eq!(canary["role"], "canary");
+    assert_eq!(canary["traffic_weight_percent"], 30.0);
+    assert!(stable["error_rate"].as_f64().unwrap() < 0.05, "{stable}");
+    let canary_errors = canary["error_rate"].as_f64().unwrap();
+    assert!((0.25..0.75).contains(&canary_errors), "{canary}");
+    assert!(
+        canary["p50_seconds"].as_f64().unwrap() > stable["p50_seconds"].as_f64().unwrap(),
+        "the canary's added latency shows: {report}"
+    );
 }

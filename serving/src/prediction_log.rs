@@ -172,6 +172,7 @@ pub fn to_batch(rows: &[LoggedPrediction]) -> Result<RecordBatch, arrow_schema::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::Array;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     fn row(version: &str, names: &[&str], features: &[f64]) -> LoggedPrediction {

@@ -63,7 +63,7 @@ pub struct ApplyDeployment {
     /// The registry version number being deployed.
     pub version: i32,
     /// Object key of the model artifact (the registry's artifact_uri), e.g.
-    /// "models/<job>/model.json"; an "object://" prefix is accepted.
+    /// "storage://models/<job>/model.json" (a bare key works too).
     pub artifact_uri: String,
     /// Replicas, 1-16 (default 1).
     #[serde(default)]
@@ -257,7 +257,8 @@ impl ClusterServer {
     /// Refuses an artifact that is missing or is not a model before any
     /// state changes, so a bad deploy never reaches the desired state.
     async fn check_artifact(&self, uri: &str) -> Result<String, ToolError> {
-        let key = uri.strip_prefix("object://").unwrap_or(uri);
+        // The trainer records `storage://<key>`; a bare key works too.
+        let key = uri.strip_prefix("storage://").unwrap_or(uri);
         let key = ObjectKey::parse(key)?;
         let bytes = self.datasets.read_object(&key).await.map_err(|e| match e {
             ToolError::NotFound(_) => ToolError::NotFound(format!("no model artifact at {uri:?}")),

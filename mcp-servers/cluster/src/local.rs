@@ -13,8 +13,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mlops_mcp_metrics::prometheus::{FileSd, ScrapeTarget};
 use mlops_serving::router::{Fault, RouteTable, VersionRoute};
-use serde::Serialize;
 use sqlx::PgPool;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -146,13 +146,6 @@ pub struct LocalBackend {
     pool: PgPool,
     http: reqwest::Client,
     models: std::sync::Mutex<HashMap<String, Arc<Mutex<LocalModel>>>>,
-    targets: Mutex<BTreeMap<String, Vec<SdGroup>>>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-struct SdGroup {
-    targets: Vec<String>,
-    labels: BTreeMap<String, String>,
 }
 
 impl LocalBackend {
@@ -165,7 +158,6 @@ impl LocalBackend {
                 .build()
                 .unwrap_or_default(),
             models: Default::default(),
-            targets: Default::default(),
         }
     }
 
@@ -302,7 +294,8 @@ impl LocalBackend {
         Ok(())
     }
 
-    async fn write_targets(&self, model: &str, m: &LocalModel) {
+    /// One Prometheus target file per model: its router and every replica.
+    fn write_targets(&self, model: &str, m: &LocalModel) {
         let Some(dir) = &self.config.file_sd_dir else {
             return;
         };
@@ -311,54 +304,36 @@ impl LocalBackend {
                 .ok()
                 .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port()?)))
         };
-        let mut groups = Vec::new();
-        if let Some(router) = &m.router
-            && let Some(target) = host_port(&router.url)
-        {
-            groups.push(SdGroup {
-                targets: vec![target],
-                labels: BTreeMap::from([
-                    ("component".into(), "router".into()),
-                    ("model".into(), model.to_owned()),
-                ]),
-            });
+        let mut targets = Vec::new();
+        if let Some(address) = m.router.as_ref().and_then(|r| host_port(&r.url)) {
+            targets.push(
+                ScrapeTarget::new(address)
+                    .label("component", "router")
+                    .label("model", model),
+            );
         }
         for (version, reps) in &m.versions {
-            let targets: Vec<String> = reps.iter().filter_map(|r| host_port(&r.proc.url)).collect();
-            if !targets.is_empty() {
-                groups.push(SdGroup {
-                    targets,
-                    labels: BTreeMap::from([
-                        ("component".into(), "model-server".into()),
-                        ("model".into(), model.to_owned()),
-                        ("version".into(), version.to_string()),
-                    ]),
-                });
+            for address in reps.iter().filter_map(|r| host_port(&r.proc.url)) {
+                targets.push(
+                    ScrapeTarget::new(address)
+                        .label("component", "model-server")
+                        .label("model", model)
+                        .label("version", version.to_string()),
+                );
             }
         }
-        let mut all = self.targets.lock().await;
-        if groups.is_empty() {
-            all.remove(model);
-        } else {
-            all.insert(model.to_owned(), groups);
-        }
-        let flat: Vec<&SdGroup> = all.values().flatten().collect();
-        if let Err(e) = write_atomically(&dir.join("cluster.json"), &flat) {
+        let name = format!("cluster-{model}");
+        let written = FileSd::new(dir).and_then(|sd| {
+            if targets.is_empty() {
+                sd.remove_targets(&name)
+            } else {
+                sd.write_targets(&name, &targets).map(|_| ())
+            }
+        });
+        if let Err(e) = written {
             tracing::warn!(error = %e, "cannot write the Prometheus targets file");
         }
     }
-}
-
-fn write_atomically(path: &std::path::Path, value: &impl Serialize) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(
-        &tmp,
-        serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?,
-    )?;
-    std::fs::rename(tmp, path)
 }
 
 fn random_token() -> String {
@@ -457,7 +432,7 @@ impl ClusterBackend for LocalBackend {
                 r.proc.stop().await;
             }
         }
-        self.write_targets(model, m).await;
+        self.write_targets(model, m);
         match first_error {
             Some(e) => Err(e),
             None => Ok(()),
@@ -479,7 +454,7 @@ impl ClusterBackend for LocalBackend {
             if let Some(router) = m.router.take() {
                 router.stop().await;
             }
-            self.write_targets(model, &m).await;
+            self.write_targets(model, &m);
         }
         Ok(())
     }
