@@ -88,6 +88,10 @@ pub struct UpArgs {
     /// Port of the control plane; a free one is chosen if it is taken.
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
+    /// The object store every service shares: a directory, file:///dir or
+    /// s3://bucket[/prefix] (default: <data-dir>/objects).
+    #[arg(long, env = "MLOPS_STORAGE_ROOT")]
+    pub storage_root: Option<String>,
 }
 
 #[derive(Args)]
@@ -131,10 +135,11 @@ pub struct McpArgs {
     /// Where the issuer publishes its keys (default: <issuer>/.well-known/jwks.json).
     #[arg(long, env = "MLOPS_JWKS_URL")]
     pub jwks_url: Option<String>,
-    /// The object store directory (storage, quality, drift, trainer and
-    /// cluster servers).
+    /// The object store (storage, quality, drift, trainer and cluster
+    /// servers): a directory, file:///dir or s3://bucket[/prefix]; S3 is
+    /// configured by the AWS_* variables.
     #[arg(long, env = "MLOPS_STORAGE_ROOT")]
-    pub storage_root: Option<PathBuf>,
+    pub storage_root: Option<String>,
     /// Where the cluster server writes Prometheus file_sd targets.
     #[arg(long, env = "MLOPS_PROMETHEUS_SD_DIR")]
     pub prometheus_sd_dir: Option<PathBuf>,
@@ -156,9 +161,10 @@ pub struct ModelServerArgs {
     pub artifact: String,
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: std::net::SocketAddr,
-    /// The object store directory artifacts live in.
+    /// The object store artifacts live in: a directory, file:///dir or
+    /// s3://bucket[/prefix].
     #[arg(long, env = "MLOPS_STORAGE_ROOT")]
-    pub storage_root: PathBuf,
+    pub storage_root: String,
 }
 
 #[derive(Args)]
@@ -168,9 +174,10 @@ pub struct RouterArgs {
     pub model: String,
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: std::net::SocketAddr,
-    /// The object store directory the prediction log is written to.
+    /// The object store the prediction log is written to: a directory,
+    /// file:///dir or s3://bucket[/prefix].
     #[arg(long, env = "MLOPS_STORAGE_ROOT")]
-    pub storage_root: PathBuf,
+    pub storage_root: String,
     /// The bearer token `PUT /admin/routes` requires.
     #[arg(long, env = "MLOPS_ROUTER_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: String,

@@ -43,19 +43,26 @@ pub async fn run(args: McpArgs) -> anyhow::Result<()> {
 
     match args.name.as_str() {
         mlops_mcp_storage::SERVER => {
-            let root = storage_root(&args)?;
-            let server = mlops_mcp_storage::StorageServer::local(&root, pool.clone())
-                .with_context(|| format!("opening {}", root.display()))?;
+            let location = storage_root(&args)?;
+            let server = mlops_mcp_storage::StorageServer::open(&location, pool.clone())
+                .with_context(|| format!("opening the object store {location}"))?;
+            server
+                .datasets()
+                .check()
+                .await
+                .with_context(|| format!("reaching the object store {location}"))?;
             let metrics = server.kit().metrics();
             serve(&args, server, metrics, pool).await
         }
         mlops_mcp_quality::SERVER => {
-            let server = mlops_mcp_quality::QualityServer::new(datasets(&args)?, pool.clone());
+            let server =
+                mlops_mcp_quality::QualityServer::new(datasets(&args).await?, pool.clone());
             let metrics = server.kit().metrics();
             serve(&args, server, metrics, pool).await
         }
         mlops_mcp_trainer::SERVER => {
-            let server = mlops_mcp_trainer::TrainerServer::new(datasets(&args)?, pool.clone());
+            let server =
+                mlops_mcp_trainer::TrainerServer::new(datasets(&args).await?, pool.clone());
             // Claims queued jobs (several replicas share one queue) and
             // fails jobs orphaned by a dead process.
             let runner = server.spawn_runner();
@@ -74,7 +81,7 @@ pub async fn run(args: McpArgs) -> anyhow::Result<()> {
         }
         mlops_mcp_cluster::SERVER => {
             let root = storage_root(&args)?;
-            let datasets = datasets(&args)?;
+            let datasets = datasets(&args).await?;
             let backend = mlops_mcp_cluster::LocalBackend::new(
                 mlops_mcp_cluster::LocalConfig {
                     exe: std::env::current_exe().context("locating the mlops binary")?,
@@ -101,15 +108,22 @@ pub async fn run(args: McpArgs) -> anyhow::Result<()> {
     }
 }
 
-fn storage_root(args: &McpArgs) -> anyhow::Result<std::path::PathBuf> {
-    args.storage_root
-        .clone()
-        .context("set MLOPS_STORAGE_ROOT (or --storage-root): the directory objects live in")
+fn storage_root(args: &McpArgs) -> anyhow::Result<String> {
+    args.storage_root.clone().context(
+        "set MLOPS_STORAGE_ROOT (or --storage-root): a directory, file:///dir or s3://bucket[/prefix]",
+    )
 }
 
-fn datasets(args: &McpArgs) -> anyhow::Result<DatasetStore> {
-    let root = storage_root(args)?;
-    DatasetStore::local(&root).with_context(|| format!("opening {}", root.display()))
+/// The shared object store, checked reachable before the server listens.
+async fn datasets(args: &McpArgs) -> anyhow::Result<DatasetStore> {
+    let location = storage_root(args)?;
+    let store = DatasetStore::open(&location)
+        .with_context(|| format!("opening the object store {location}"))?;
+    store
+        .check()
+        .await
+        .with_context(|| format!("reaching the object store {location}"))?;
+    Ok(store)
 }
 
 async fn serve<S>(args: &McpArgs, handler: S, metrics: Registry, pool: PgPool) -> anyhow::Result<()>

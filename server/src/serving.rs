@@ -13,8 +13,8 @@ use crate::cli::{ModelServerArgs, RouterArgs};
 use crate::control_plane::shutdown_signal;
 
 pub async fn model_server(args: ModelServerArgs) -> anyhow::Result<()> {
-    let store = DatasetStore::local(&args.storage_root)
-        .with_context(|| format!("opening {}", args.storage_root.display()))?;
+    let store = DatasetStore::open(&args.storage_root)
+        .with_context(|| format!("opening the object store {}", args.storage_root))?;
     let app = model_server::load(
         &store,
         ModelServerConfig {
@@ -38,8 +38,8 @@ pub async fn router(args: RouterArgs) -> anyhow::Result<()> {
     if args.admin_token.len() < 16 {
         anyhow::bail!("MLOPS_ROUTER_ADMIN_TOKEN must be at least 16 characters");
     }
-    let store = DatasetStore::local(&args.storage_root)
-        .with_context(|| format!("opening {}", args.storage_root.display()))?;
+    let store = DatasetStore::open(&args.storage_root)
+        .with_context(|| format!("opening the object store {}", args.storage_root))?;
     let log = PredictionLog::new(&args.model, store);
     let app = router::app(&args.model, &args.admin_token, log.clone());
     let stop = CancellationToken::new();

@@ -515,6 +515,10 @@ async fn start_everything(
     };
     apply_migrations(&database_url).await?;
     let prometheus_url = start_prometheus(sup, data_dir).await?;
+    let storage_root = args
+        .storage_root
+        .clone()
+        .unwrap_or_else(|| data_dir.join("objects").display().to_string());
 
     let port = free_port_or(args.port)?;
     let url = format!("http://127.0.0.1:{port}");
@@ -548,7 +552,7 @@ async fn start_everything(
             .arg(format!("127.0.0.1:{port}"))
             .env("DATABASE_URL", &database_url)
             .env("MLOPS_ISSUER", &url)
-            .env("MLOPS_STORAGE_ROOT", data_dir.join("objects"))
+            .env("MLOPS_STORAGE_ROOT", &storage_root)
             .env(
                 "MLOPS_PROMETHEUS_SD_DIR",
                 data_dir.join("prometheus").join("sd"),

@@ -71,7 +71,7 @@ impl Fixture {
         let backend = LocalBackend::new(
             LocalConfig {
                 exe: env!("CARGO_BIN_EXE_mlops").into(),
-                storage_root: root.path().to_owned(),
+                storage_root: root.path().display().to_string(),
                 file_sd_dir: Some(file_sd_dir.unwrap_or_else(|| root.path().join("sd"))),
             },
             db.pool.clone(),

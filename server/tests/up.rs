@@ -109,17 +109,40 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
     let kinds: Vec<&str> = list.iter().map(|s| s["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
-        ["postgres", "control-plane", "mcp", "mcp"],
+        [
+            "postgres",
+            "prometheus",
+            "control-plane",
+            "mcp",
+            "mcp",
+            "mcp",
+            "mcp",
+            "mcp",
+            "mcp"
+        ],
         "{list:?}"
     );
-    assert_eq!(list[2]["name"], "mcp-registry");
-    assert_eq!(list[3]["name"], "mcp-storage");
+    let names: Vec<&str> = list[3..]
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "mcp-registry",
+            "mcp-storage",
+            "mcp-quality",
+            "mcp-trainer",
+            "mcp-cluster",
+            "mcp-metrics"
+        ]
+    );
     let pids: Vec<u32> = list
         .iter()
         .map(|s| s["pid"].as_u64().unwrap() as u32)
         .collect();
     assert!(pids.iter().all(|p| alive(*p)));
-    assert_eq!(list[1]["url"], up.url.as_str());
+    assert_eq!(list[2]["url"], up.url.as_str());
 
     // `mlops status --services` prints the same list.
     let status = Command::new(MLOPS)
@@ -179,7 +202,7 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
         .unwrap()
         .trim()
         .to_owned();
-    let mcp_url = list[2]["url"].as_str().unwrap().to_owned();
+    let mcp_url = list[3]["url"].as_str().unwrap().to_owned();
     let config =
         rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
             mcp_url,
@@ -201,14 +224,14 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
     let kid_before = signing_kid(&up.url).await;
 
     // A crashed child is restarted, and services.json follows its new pid.
-    let control_plane = pids[1];
+    let control_plane = pids[2];
     unsafe {
         libc::kill(control_plane as i32, libc::SIGKILL);
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     let restarted = loop {
         let now = services(&data_dir);
-        let pid = now[1]["pid"].as_u64().unwrap() as u32;
+        let pid = now[2]["pid"].as_u64().unwrap() as u32;
         if pid != control_plane
             && reqwest::get(format!("{}/readyz", up.url))
                 .await
@@ -223,7 +246,7 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let mut pids = pids;
-    pids[1] = restarted;
+    pids[2] = restarted;
 
     interrupt_and_wait(up);
     std::thread::sleep(Duration::from_millis(200));

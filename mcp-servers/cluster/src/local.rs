@@ -33,9 +33,9 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 pub struct LocalConfig {
     /// The `mlops` executable (its `model-server` and `router` subcommands).
     pub exe: PathBuf,
-    /// The object store root the processes read artifacts from and write
-    /// prediction logs to.
-    pub storage_root: PathBuf,
+    /// The object-store location the processes read artifacts from and
+    /// write prediction logs to, passed to them as `MLOPS_STORAGE_ROOT`.
+    pub storage_root: String,
     /// Prometheus file_sd directory; `None` writes no targets.
     pub file_sd_dir: Option<PathBuf>,
 }

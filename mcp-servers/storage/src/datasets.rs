@@ -7,7 +7,10 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 use bytes::Bytes;
+use futures::TryStreamExt;
 use mlops_mcp_kit::ToolError;
+use object_store::aws::AmazonS3Builder;
+use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -16,6 +19,17 @@ use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::ObjectKey;
+use crate::location::{OpenStoreError, StoreLocation};
+
+/// Any of these in the environment gives `object_store` credentials without
+/// the EC2 instance metadata service.
+const AWS_CREDENTIAL_VARIABLES: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_SKIP_SIGNATURE",
+];
 
 /// At most this many rows per dataset version (one file, one batch).
 pub const MAX_ROWS: usize = 5_000_000;
@@ -93,6 +107,61 @@ impl DatasetStore {
         let fs = object_store::local::LocalFileSystem::new_with_prefix(root)
             .map_err(std::io::Error::other)?;
         Ok(Self::new(Arc::new(fs)))
+    }
+
+    /// The store at `location`: a directory path or `file:///dir` (created
+    /// if missing), or `s3://bucket[/prefix]`, configured from the standard
+    /// `AWS_*` environment variables (see the crate docs). Opening does no
+    /// network I/O; [`DatasetStore::check`] does.
+    pub fn open(location: &str) -> Result<Self, OpenStoreError> {
+        let store = match StoreLocation::parse(location)? {
+            StoreLocation::Local(path) => {
+                Self::local(&path).map_err(|source| OpenStoreError::Local { path, source })?
+            }
+            StoreLocation::S3 { bucket, prefix } => {
+                if !AWS_CREDENTIAL_VARIABLES
+                    .iter()
+                    .any(|name| std::env::var_os(name).is_some())
+                {
+                    // Right on EC2, a slow timeout anywhere else: say so.
+                    tracing::warn!(
+                        %location,
+                        "no AWS credentials in the environment; S3 requests will ask the EC2 instance metadata service"
+                    );
+                }
+                // The bucket named in the location wins over AWS_BUCKET, so
+                // the one string every process is given says where data is.
+                let s3 = AmazonS3Builder::from_env()
+                    .with_bucket_name(&bucket)
+                    .build()
+                    .map_err(|source| OpenStoreError::S3 {
+                        bucket: bucket.clone(),
+                        source,
+                    })?;
+                match prefix {
+                    // Keys are relative to the prefix both ways: writes land
+                    // under it and listings come back without it, so the
+                    // tools see the same keys as on a local directory.
+                    Some(prefix) => Self::new(Arc::new(PrefixStore::new(
+                        s3,
+                        object_store::path::Path::from(prefix.as_str()),
+                    ))),
+                    None => Self::new(Arc::new(s3)),
+                }
+            }
+        };
+        tracing::info!(%location, "object store opened");
+        Ok(store)
+    }
+
+    /// One cheap request to the store (the first page of a listing), so a
+    /// process can fail at start on a wrong bucket, endpoint or credentials
+    /// rather than on its first tool call.
+    ///
+    /// The error is the store's own, in full: this is for an operator at
+    /// start-up, not a tool caller (a missing bucket shows as "not found").
+    pub async fn check(&self) -> Result<(), object_store::Error> {
+        self.store.list(None).try_next().await.map(|_| ())
     }
 
     pub fn objects(&self) -> &Arc<dyn ObjectStore> {

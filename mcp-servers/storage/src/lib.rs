@@ -1,12 +1,62 @@
 //! The storage MCP server: objects, and content-addressed datasets (Parquet
-//! plus a manifest with a sha256 per file), on an `object_store`; a local
-//! directory by default.
+//! plus a manifest with a sha256 per file), on an `object_store`: a local
+//! directory by default, S3 by configuration.
 //!
 //! Scopes: `storage:read` lists, downloads and reads manifests;
 //! `storage:write` uploads and writes datasets (ARCHITECTURE §4).
+//!
+//! # Where objects live
+//!
+//! One string, `MLOPS_STORAGE_ROOT`, names the store; [`DatasetStore::open`]
+//! and [`StorageServer::open`] take it:
+//!
+//! - a directory (`.mlops/objects`, `/var/lib/mlops/objects`) or
+//!   `file:///var/lib/mlops/objects`: a local directory, created if missing;
+//! - `s3://bucket` or `s3://bucket/prefix`: an S3 bucket, with every key
+//!   under `prefix/` when one is given (so several deployments can share a
+//!   bucket). Keys the tools show and take stay relative to the prefix.
+//!
+//! **Every process that shares the store must get the same location**: the
+//! storage, quality, drift, trainer and cluster MCP servers, and the model
+//! servers and traffic routers the cluster server starts (they read
+//! artifacts and write prediction logs). The object store is the data
+//! plane: a dataset the storage server writes is read by the others straight
+//! from the store, so two processes with different locations simply do not
+//! see each other's data. The same goes for the `AWS_*` variables below.
+//!
+//! ## Configuring S3
+//!
+//! S3 is configured from the standard `AWS_*` environment variables (read by
+//! `object_store`'s `AmazonS3Builder::from_env`); the bucket always comes
+//! from the location, never from `AWS_BUCKET`.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `AWS_REGION` (or `AWS_DEFAULT_REGION`) | the bucket's region; `us-east-1` when unset |
+//! | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | static credentials |
+//! | `AWS_WEB_IDENTITY_TOKEN_FILE`, `AWS_ROLE_ARN` | web identity (e.g. IRSA on EKS) |
+//! | `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` / `..._FULL_URI` | ECS / EKS Pod Identity credentials |
+//! | `AWS_ENDPOINT` (or `AWS_ENDPOINT_URL`) | an S3-compatible endpoint (MinIO, Ceph, R2, a local emulator) |
+//! | `AWS_ALLOW_HTTP=true` | allow a plain-`http://` endpoint, e.g. one on localhost |
+//! | `AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true` | `bucket.host` addressing instead of `host/bucket` |
+//!
+//! With no credentials in the environment, `object_store` asks the EC2
+//! instance metadata service, as AWS SDKs do. Opening a store does no
+//! network I/O; call [`DatasetStore::check`] at start to fail early on a
+//! wrong bucket, endpoint or credentials.
+//!
+//! ## What holds on every backend
+//!
+//! Keys are parsed by [`keys::ObjectKey`] before they reach the store (no
+//! `..`, no absolute keys, a fixed character set), and a prefix is applied
+//! below that, so no key reaches outside the location it was given, on disk
+//! or in a bucket. Upload and download limits are checked by this crate,
+//! not by the backend. The S3 path is tested against moto's S3 server, an
+//! emulator of the S3 API, not against AWS itself.
 
 mod datasets;
 pub mod keys;
+mod location;
 
 use std::sync::Arc;
 
@@ -36,6 +86,7 @@ pub use datasets::{
     ColumnSchema, Dataset, DatasetFile, DatasetManifest, DatasetStore, store_error,
 };
 use keys::ObjectKey;
+pub use location::{OpenStoreError, StoreLocation};
 
 pub const SERVER: &str = "storage";
 
@@ -123,6 +174,15 @@ impl StorageServer {
     pub fn local(root: &std::path::Path, pool: PgPool) -> std::io::Result<Self> {
         Ok(Self::new(
             DatasetStore::local(root)?.objects().clone(),
+            pool,
+        ))
+    }
+
+    /// A server over the store at `location` (a directory, `file:///dir`
+    /// or `s3://bucket[/prefix]`; see the crate docs), auditing to `pool`.
+    pub fn open(location: &str, pool: PgPool) -> Result<Self, OpenStoreError> {
+        Ok(Self::new(
+            DatasetStore::open(location)?.objects().clone(),
             pool,
         ))
     }
@@ -240,15 +300,18 @@ impl StorageServer {
                 if limit == 0 || limit > MAX_DOWNLOAD_BYTES {
                     return Err(ToolError::Invalid(format!("max_bytes must be between 1 and {MAX_DOWNLOAD_BYTES}")));
                 }
-                let meta = self.datasets.objects().head(&key.path()).await.map_err(store_error("stat object"))?;
-                let size = meta.size;
+                // One GET: its size is checked before the body is read, so
+                // the limit holds even if the object is replaced between
+                // requests (other processes write to the same bucket).
+                let object = self.datasets.objects().get(&key.path()).await.map_err(store_error("read object"))?;
+                let size = object.meta.size;
                 if size > limit {
                     return Err(ToolError::Invalid(format!(
                         "{} is {size} bytes, more than max_bytes {limit}; read it as a dataset instead",
                         key.as_str()
                     )));
                 }
-                let bytes = self.read(&key).await?;
+                let bytes = object.bytes().await.map_err(store_error("read object"))?;
                 let text = std::str::from_utf8(&bytes).ok().map(str::to_owned);
                 Ok(ToolOutput::new(
                     format!("{} ({} bytes)", key.as_str(), bytes.len()),

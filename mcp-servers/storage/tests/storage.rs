@@ -357,3 +357,32 @@ fn aws_lc_rs_hex(bytes: &[u8]) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[tokio::test]
+async fn a_location_string_opens_a_local_directory_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain");
+    let store = mlops_mcp_storage::DatasetStore::open(plain.to_str().unwrap()).unwrap();
+    store.check().await.unwrap();
+    let batch = arrow_array::RecordBatch::try_from_iter([(
+        "amount",
+        std::sync::Arc::new(arrow_array::Float64Array::from(vec![1.5, 2.5, 4.0]))
+            as arrow_array::ArrayRef,
+    )])
+    .unwrap();
+    let (manifest, created) = store.write("local", &batch, "test").await.unwrap();
+    assert!(created);
+    assert!(plain.join(&manifest.files[0].path).is_file());
+
+    // file:///dir names the same directory: the data is there.
+    let url = format!("file://{}", plain.display());
+    let same = mlops_mcp_storage::DatasetStore::open(&url).unwrap();
+    let read = same.read("local", &manifest.version).await.unwrap();
+    assert_eq!(read.batch.num_rows(), 3);
+
+    let refused = mlops_mcp_storage::DatasetStore::open("gs://bucket")
+        .err()
+        .expect("only s3:// and file:// URLs")
+        .to_string();
+    assert!(refused.contains("only s3:// and file://"), "{refused}");
+}
