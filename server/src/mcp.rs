@@ -18,6 +18,7 @@ pub const MCP_SERVERS: &[&str] = &[
     mlops_mcp_registry::SERVER,
     mlops_mcp_storage::SERVER,
     mlops_mcp_quality::SERVER,
+    mlops_mcp_drift::SERVER,
     mlops_mcp_trainer::SERVER,
     mlops_mcp_cluster::SERVER,
     mlops_mcp_metrics::SERVER,
@@ -57,6 +58,11 @@ pub async fn run(args: McpArgs) -> anyhow::Result<()> {
         mlops_mcp_quality::SERVER => {
             let server =
                 mlops_mcp_quality::QualityServer::new(datasets(&args).await?, pool.clone());
+            let metrics = server.kit().metrics();
+            serve(&args, server, metrics, pool).await
+        }
+        mlops_mcp_drift::SERVER => {
+            let server = mlops_mcp_drift::DriftServer::new(datasets(&args).await?, pool.clone());
             let metrics = server.kit().metrics();
             serve(&args, server, metrics, pool).await
         }

@@ -441,8 +441,9 @@ async fn start_prometheus(sup: &mut Supervisor, data_dir: &Path) -> anyhow::Resu
     let binary = tokio::task::spawn_blocking(ensure_installed)
         .await
         .context("installing Prometheus")??;
-    // Not 9090: a system Prometheus may own it.
-    let port = free_port_or(9464)?;
+    // Any free port (a system Prometheus may own 9090); services.json and
+    // `mlops status --services` say where it is.
+    let port = free_port_or(0)?;
     let config = PrometheusConfig::new(
         data_dir.join("prometheus"),
         std::net::SocketAddr::from(([127, 0, 0, 1], port)),

@@ -118,6 +118,7 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
             "mcp",
             "mcp",
             "mcp",
+            "mcp",
             "mcp"
         ],
         "{list:?}"
@@ -132,6 +133,7 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
             "mcp-registry",
             "mcp-storage",
             "mcp-quality",
+            "mcp-drift",
             "mcp-trainer",
             "mcp-cluster",
             "mcp-metrics"
