@@ -146,6 +146,28 @@ pub struct McpArgs {
     /// The Prometheus the metrics server queries.
     #[arg(long, env = "MLOPS_PROMETHEUS_URL")]
     pub prometheus_url: Option<String>,
+    /// The cluster server's backend: `local` processes or `kubernetes`.
+    #[arg(long, env = "MLOPS_CLUSTER_BACKEND", default_value = "local")]
+    pub cluster_backend: ClusterBackendKind,
+    /// kubernetes: the image whose `mlops model-server` the pods run.
+    #[arg(long, env = "MLOPS_K8S_IMAGE")]
+    pub k8s_image: Option<String>,
+    /// kubernetes: the Gateway the HTTPRoutes attach to, `name` or `namespace/name`.
+    #[arg(long, env = "MLOPS_K8S_GATEWAY")]
+    pub k8s_gateway: Option<String>,
+    /// kubernetes: the namespace for Deployments, Services and HTTPRoutes
+    /// (default: the kubeconfig's).
+    #[arg(long, env = "MLOPS_K8S_NAMESPACE")]
+    pub k8s_namespace: Option<String>,
+    /// kubernetes: the PersistentVolumeClaim holding the object store.
+    #[arg(long, env = "MLOPS_K8S_STORAGE_CLAIM")]
+    pub k8s_storage_claim: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClusterBackendKind {
+    Local,
+    Kubernetes,
 }
 
 #[derive(Args)]

@@ -10,7 +10,7 @@ use mlops_service_auth::{JwksSource, TokenVerifier};
 use rmcp::ServerHandler;
 use sqlx::PgPool;
 
-use crate::cli::McpArgs;
+use crate::cli::{ClusterBackendKind, McpArgs};
 use crate::control_plane::shutdown_signal;
 
 /// Every MCP server this build has; `mlops up` starts each of them.
@@ -86,18 +86,9 @@ pub async fn run(args: McpArgs) -> anyhow::Result<()> {
             serve(&args, server, metrics, pool).await
         }
         mlops_mcp_cluster::SERVER => {
-            let root = storage_root(&args)?;
             let datasets = datasets(&args).await?;
-            let backend = mlops_mcp_cluster::LocalBackend::new(
-                mlops_mcp_cluster::LocalConfig {
-                    exe: std::env::current_exe().context("locating the mlops binary")?,
-                    storage_root: root,
-                    file_sd_dir: args.prometheus_sd_dir.clone(),
-                },
-                pool.clone(),
-            );
-            let server =
-                mlops_mcp_cluster::ClusterServer::new(Arc::new(backend), datasets, pool.clone());
+            let backend = cluster_backend(&args, &pool).await?;
+            let server = mlops_mcp_cluster::ClusterServer::new(backend, datasets, pool.clone());
             // Brings back every deployment after a restart, and replaces
             // crashed replicas while running.
             let reconciler = server.spawn_reconciler();
@@ -110,6 +101,64 @@ pub async fn run(args: McpArgs) -> anyhow::Result<()> {
             let server = mlops_mcp_registry::RegistryServer::new(pool.clone());
             let metrics = server.kit().metrics();
             serve(&args, server, metrics, pool).await
+        }
+    }
+}
+
+/// `local` runs model servers and routers here; `kubernetes` applies
+/// Deployments, Services and HTTPRoutes when a kubeconfig (or an in-cluster
+/// service account) is available, and otherwise only renders them.
+async fn cluster_backend(
+    args: &McpArgs,
+    pool: &PgPool,
+) -> anyhow::Result<Arc<dyn mlops_mcp_cluster::ClusterBackend>> {
+    use mlops_mcp_cluster::{GatewayRef, KubernetesBackend, KubernetesConfig};
+    match args.cluster_backend {
+        ClusterBackendKind::Local => Ok(Arc::new(mlops_mcp_cluster::LocalBackend::new(
+            mlops_mcp_cluster::LocalConfig {
+                exe: std::env::current_exe().context("locating the mlops binary")?,
+                storage_root: storage_root(args)?,
+                file_sd_dir: args.prometheus_sd_dir.clone(),
+            },
+            pool.clone(),
+        ))),
+        ClusterBackendKind::Kubernetes => {
+            let image = args
+                .k8s_image
+                .clone()
+                .context("set MLOPS_K8S_IMAGE: the image the model-server pods run")?;
+            let gateway = args
+                .k8s_gateway
+                .as_deref()
+                .context("set MLOPS_K8S_GATEWAY: the Gateway the routes attach to")?;
+            let (namespace, name) = match gateway.split_once('/') {
+                Some((ns, name)) => (Some(ns.to_owned()), name.to_owned()),
+                None => (None, gateway.to_owned()),
+            };
+            let mut config = KubernetesConfig::new(
+                image,
+                GatewayRef {
+                    name,
+                    namespace,
+                    section_name: None,
+                },
+            );
+            config.namespace = args.k8s_namespace.clone();
+            config.storage_claim = args.k8s_storage_claim.clone();
+            let configured = std::env::var_os("KUBECONFIG").is_some()
+                || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+                || std::env::var_os("HOME")
+                    .is_some_and(|h| std::path::Path::new(&h).join(".kube/config").exists());
+            let backend = if configured {
+                KubernetesBackend::connect(config).await
+            } else {
+                tracing::warn!(
+                    "no kubeconfig: the kubernetes backend renders manifests without applying them"
+                );
+                KubernetesBackend::render_only(config)
+            }
+            .map_err(|e| anyhow::anyhow!("kubernetes backend: {e}"))?;
+            Ok(Arc::new(backend))
         }
     }
 }

@@ -12,6 +12,7 @@
 //! (ARCHITECTURE §4: the deployment agent writes, monitoring reads).
 
 pub mod backend;
+pub mod kubernetes;
 pub mod local;
 pub mod state;
 
@@ -33,6 +34,7 @@ use serde::Deserialize;
 use sqlx::PgPool;
 
 pub use backend::{BackendError, ClusterBackend, RuntimeStatus};
+pub use kubernetes::{GatewayRef, KubernetesBackend, KubernetesConfig};
 pub use local::{LocalBackend, LocalConfig};
 pub use state::{Deployment, ModelState};
 
