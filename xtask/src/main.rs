@@ -34,6 +34,9 @@ enum Task {
         /// Fewer requests, for a quick look.
         #[arg(long)]
         quick: bool,
+        /// Run only these benchmarks (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
 }
 
@@ -50,8 +53,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.task {
         Task::Test { cargo_args } => test(&cargo_args),
-        Task::Bench { quick } => {
-            bench::run(quick)?;
+        Task::Bench { quick, only } => {
+            bench::run(quick, &only)?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -68,6 +71,8 @@ pub fn workspace_root() -> std::path::PathBuf {
 fn test(cargo_args: &[String]) -> anyhow::Result<ExitCode> {
     let python = venv::ensure()?;
     mlops_postgres::ensure_server_installed().context("installing Postgres")?;
+    // Before the tests, so no test waits on apt in the middle of its run.
+    mlops_mcp_metrics::prometheus::ensure_installed().context("installing Prometheus")?;
     let dir = tempfile::Builder::new()
         .prefix("mlops-test-run-")
         .tempdir()?;
@@ -81,6 +86,8 @@ fn test(cargo_args: &[String]) -> anyhow::Result<ExitCode> {
         .current_dir(workspace_root())
         .env("MLOPS_TEST_DATABASE_URL", running.cluster().admin_url())
         .env("MLOPS_PYTHON", &python)
+        // The venv has Evidently too: the drift tests compare against it.
+        .env("MLOPS_EVIDENTLY_PYTHON", &python)
         .status()
         .context("running cargo test")?;
     drop(running);

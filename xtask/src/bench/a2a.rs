@@ -1,6 +1,5 @@
-//! `cargo xtask bench`: the echo agent's SendMessage throughput and latency,
-//! each scenario beside the official Python SDK's echo agent measured in the
-//! same run, written to `docs/benchmarks.md`.
+//! The echo agent's SendMessage throughput and latency, each scenario
+//! beside the official Python SDK's echo agent measured in the same run.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -36,7 +35,8 @@ struct Figures {
     p99_ms: f64,
 }
 
-pub fn run(quick: bool) -> anyhow::Result<()> {
+/// Runs the A2A scenarios; returns the report's section.
+pub fn run(quick: bool) -> anyhow::Result<String> {
     let root = crate::workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("bench: building the echo agent (release)");
@@ -125,9 +125,7 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         }
     }
     drop(pg);
-    write_report(&root.join("docs").join("benchmarks.md"), &rows, quick)?;
-    eprintln!("bench: wrote docs/benchmarks.md");
-    Ok(())
+    Ok(section(&rows))
 }
 
 fn spawn_agent(bin: &Path, jwks: &Path, database_url: Option<&str>) -> anyhow::Result<Server> {
@@ -188,7 +186,7 @@ fn spawn_python(python: &Path, root: &Path) -> anyhow::Result<Server> {
     Ok(server)
 }
 
-fn body(i: usize, run: &str) -> String {
+pub(crate) fn body(i: usize, run: &str) -> String {
     format!(
         r#"{{"jsonrpc":"2.0","id":{i},"method":"SendMessage","params":{{"message":{{"messageId":"{run}-{i}","role":"ROLE_USER","parts":[{{"text":"hello {i}"}}]}}}}}}"#
     )
@@ -320,31 +318,8 @@ where
     out
 }
 
-fn write_report(
-    path: &Path,
-    rows: &[(&str, usize, Figures, Figures)],
-    quick: bool,
-) -> anyhow::Result<()> {
-    let rustc = Command::new("rustc")
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+fn section(rows: &[(&str, usize, Figures, Figures)]) -> String {
     let mut md = String::new();
-    md.push_str("# Benchmarks\n\n");
-    md.push_str("Written by `cargo xtask bench`; every figure beside its anchor, measured in the same run on the same machine.\n\n");
-    md.push_str(&format!(
-        "Run: {} · {cores} cores · {rustc}{}\n\n",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
-        if quick {
-            " · quick mode (fewer requests)"
-        } else {
-            ""
-        }
-    ));
     md.push_str("## A2A `SendMessage`: echo agent vs the official Python SDK\n\n");
     md.push_str("Each call creates a task that goes submitted → working → artifact → completed and returns it. ");
     md.push_str("Ours runs with bearer-token auth on (ES256 JWT, verified and cached) and one runtime worker thread; the Python anchor (`a2a-sdk` 1.3, one uvicorn worker, in-memory store) has no auth. ");
@@ -374,7 +349,5 @@ fn write_report(
         ));
     }
     md.push_str("\nThe Postgres rows run a quarter of the requests: each task is four committed transactions (create, working, artifact, completed), so they measure Postgres commit latency more than the agent.\n");
-    std::fs::create_dir_all(path.parent().expect("docs/ has a parent"))?;
-    std::fs::write(path, md)?;
-    Ok(())
+    md
 }

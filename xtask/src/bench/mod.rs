@@ -1,0 +1,73 @@
+//! `cargo xtask bench`: every benchmark beside its anchor, measured in the
+//! same run on the same machine, written to `docs/benchmarks.md`.
+//!
+//! - [`a2a`]: the echo agent's SendMessage against the official Python SDK.
+//! - [`mcp`]: an MCP `tools/call` on a kit-built server against the official
+//!   Python SDK.
+//! - [`drift`]: the drift report against Evidently 0.7's `DataDriftPreset`.
+
+mod a2a;
+mod drift;
+mod mcp;
+
+use std::process::Command;
+
+/// The benchmarks `--only` can pick.
+pub const SECTIONS: &[&str] = &["a2a", "mcp", "drift"];
+
+pub fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
+    if let Some(unknown) = only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
+        anyhow::bail!(
+            "unknown benchmark {unknown:?}; choose from {}",
+            SECTIONS.join(", ")
+        );
+    }
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|s| s == name);
+    let mut sections = Vec::new();
+    if wanted("a2a") {
+        sections.push(a2a::run(quick)?);
+    }
+    if wanted("mcp") {
+        sections.push(mcp::run(quick)?);
+    }
+    if wanted("drift") {
+        sections.push(drift::run(quick)?);
+    }
+    let path = crate::workspace_root().join("docs").join("benchmarks.md");
+    std::fs::create_dir_all(path.parent().expect("docs/ has a parent"))?;
+    std::fs::write(&path, report(quick, only, &sections))?;
+    eprintln!("bench: wrote {}", path.display());
+    Ok(())
+}
+
+fn report(quick: bool, only: &[String], sections: &[String]) -> String {
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mut md = String::from("# Benchmarks\n\n");
+    md.push_str("Written by `cargo xtask bench`; every figure beside its anchor, measured in the same run on the same machine.\n\n");
+    md.push_str(&format!(
+        "Run: {} · {cores} cores · {rustc}{}{}\n\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        if quick {
+            " · quick mode (fewer requests)"
+        } else {
+            ""
+        },
+        if only.is_empty() {
+            String::new()
+        } else {
+            format!(" · only {}", only.join(", "))
+        }
+    ));
+    for section in sections {
+        md.push_str(section);
+        md.push('\n');
+    }
+    md
+}
