@@ -98,7 +98,7 @@ pub fn run(quick: bool) -> anyhow::Result<String> {
     let mut rows = Vec::new();
     for (concurrency, ours_n, anchor_n) in [(1usize, n1, py_n1), (32, n32, py_n32)] {
         let anchor = {
-            let server = spawn_python(&python, &root)?;
+            let server = spawn_python(&python)?;
             let figures =
                 runtime.block_on(measure(&server.rpc_url, None, concurrency, anchor_n))?;
             eprintln!("bench: {} c={concurrency}: {figures:?}", server.name);
@@ -156,34 +156,14 @@ fn spawn_agent(bin: &Path, jwks: &Path, database_url: Option<&str>) -> anyhow::R
     })
 }
 
-fn spawn_python(python: &Path, root: &Path) -> anyhow::Result<Server> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = Command::new(python)
-        .arg(
-            root.join("xtask")
-                .join("bench")
-                .join("python_echo_agent.py"),
-        )
-        .arg(port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("spawning the Python echo agent")?;
-    let server = Server {
+fn spawn_python(python: &Path) -> anyhow::Result<Server> {
+    let (child, port) =
+        super::spawn_python_anchor(python, "python_echo_agent.py", "the Python echo agent")?;
+    Ok(Server {
         name: "a2a-sdk (Python) echo agent".into(),
         rpc_url: format!("http://127.0.0.1:{port}/"),
         child,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("the Python echo agent did not start");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(server)
+    })
 }
 
 pub(crate) fn body(i: usize, run: &str) -> String {

@@ -164,7 +164,7 @@ pub fn run(quick: bool) -> anyhow::Result<String> {
     for wire in [Wire::Handshake, Wire::SelfContained] {
         for (concurrency, ours_n, anchor_n) in [(1usize, n1, py_n1), (32, n32, py_n32)] {
             let anchor = {
-                let server = spawn_python(&python, &root)?;
+                let server = spawn_python(&python)?;
                 let figures = runtime.block_on(measure(
                     &server,
                     None,
@@ -244,34 +244,14 @@ fn spawn_ours(bin: &Path, jwks: &Path) -> anyhow::Result<Server> {
     })
 }
 
-fn spawn_python(python: &Path, root: &Path) -> anyhow::Result<Server> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = Command::new(python)
-        .arg(
-            root.join("xtask")
-                .join("bench")
-                .join("python_mcp_server.py"),
-        )
-        .arg(port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("spawning the Python MCP server")?;
-    let server = Server {
+fn spawn_python(python: &Path) -> anyhow::Result<Server> {
+    let (child, port) =
+        super::spawn_python_anchor(python, "python_mcp_server.py", "the Python MCP server")?;
+    Ok(Server {
         name: "mcp (Python) MCPServer",
         child,
         base_url: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("the Python MCP server did not start");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(server)
+    })
 }
 
 /// The text call `i` of run `run` asks to have echoed: unique per call, so a

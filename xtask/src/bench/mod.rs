@@ -10,7 +10,11 @@ mod a2a;
 mod drift;
 mod mcp;
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
 
 /// The benchmarks `--only` can pick.
 pub const SECTIONS: &[&str] = &["a2a", "mcp", "drift"];
@@ -70,4 +74,38 @@ fn report(quick: bool, only: &[String], sections: &[String]) -> String {
         md.push('\n');
     }
     md
+}
+
+/// Starts `xtask/bench/<script>` under the venv's `python` with a free port
+/// as its argument, and waits until the port accepts connections.
+pub(crate) fn spawn_python_anchor(
+    python: &Path,
+    script: &str,
+    what: &str,
+) -> anyhow::Result<(Child, u16)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut child = Command::new(python)
+        .arg(
+            crate::workspace_root()
+                .join("xtask")
+                .join("bench")
+                .join(script),
+        )
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("spawning {what}"))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{what} did not start");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok((child, port))
 }
