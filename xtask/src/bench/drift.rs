@@ -156,11 +156,19 @@ fn compare(rows: usize, ours: &Value, anchor: &Value) -> anyhow::Result<Row> {
         rows,
         ours_rounds: seconds(ours),
         anchor_rounds: seconds(anchor),
-        ours_drifted: ours["drifted_columns"].as_u64().unwrap_or_default(),
-        anchor_drifted: anchor["drifted_columns"].as_u64().unwrap_or_default(),
+        ours_drifted: count(&ours["drifted_columns"])?,
+        // Evidently reports the count as a float (e.g. 4.0).
+        anchor_drifted: count(&anchor["drifted_columns"])?,
         max_relative_score_difference: max_rel,
         flags_equal,
     })
+}
+
+fn count(v: &Value) -> anyhow::Result<u64> {
+    v.as_f64()
+        .filter(|n| n.fract() == 0.0 && *n >= 0.0)
+        .map(|n| n as u64)
+        .with_context(|| format!("a drifted-column count, not {v}"))
 }
 
 fn median(v: &[f64]) -> f64 {
