@@ -289,6 +289,26 @@ async fn apply(shared: &Arc<Shared>, table: RouteTable) -> Result<RouteTable, Ap
             next_endpoint: Default::default(),
         });
     }
+    let live = Live {
+        current: Mutex::new(vec![0; versions.len()]),
+        table: table.clone(),
+        versions,
+    };
+    {
+        // Checked again at the swap: a table that was newer when its
+        // metadata fetch began may have been overtaken meanwhile.
+        let mut current = shared.live.write().unwrap_or_else(|p| p.into_inner());
+        if table.generation < current.table.generation {
+            return Err(ApiError {
+                status: StatusCode::CONFLICT,
+                message: format!(
+                    "generation {} is older than the applied {}",
+                    table.generation, current.table.generation
+                ),
+            });
+        }
+        *current = Arc::new(live);
+    }
     shared.metrics.clear_gauge("mlops_router_traffic_weight");
     for v in &table.versions {
         shared.metrics.set_gauge(
@@ -298,12 +318,6 @@ async fn apply(shared: &Arc<Shared>, table: RouteTable) -> Result<RouteTable, Ap
             f64::from(v.weight),
         );
     }
-    let live = Live {
-        current: Mutex::new(vec![0; versions.len()]),
-        table: table.clone(),
-        versions,
-    };
-    *shared.live.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(live);
     tracing::info!(model = %shared.model, generation = table.generation, "route table applied");
     Ok(table)
 }
