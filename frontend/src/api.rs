@@ -14,6 +14,8 @@ pub enum ServiceKind {
     Postgres,
     ModelServer,
     Router,
+    /// The demo's traffic generator.
+    Traffic,
 }
 
 impl ServiceKind {
@@ -27,6 +29,7 @@ impl ServiceKind {
             ServiceKind::Postgres => "postgres",
             ServiceKind::ModelServer => "model-server",
             ServiceKind::Router => "router",
+            ServiceKind::Traffic => "traffic",
         }
     }
 }

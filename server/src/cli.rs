@@ -66,6 +66,13 @@ enum Command {
         after_help = "Example:\n  MLOPS_ROUTER_ADMIN_TOKEN=… mlops router --model fraud-detector"
     )]
     Router(RouterArgs),
+    /// Replay the demo's holdout rows through a model's router, with live
+    /// controls (inject drift, rate) on its own HTTP port (started by
+    /// `mlops up` for the demo).
+    #[command(
+        after_help = "Example:\n  MLOPS_TRAFFIC_ADMIN_TOKEN=… mlops traffic --router-url http://127.0.0.1:9100 --listen 127.0.0.1:9300"
+    )]
+    Traffic(TrafficArgs),
     /// Show what `mlops up` is running.
     #[command(after_help = "Example:\n  mlops status --services")]
     Status(StatusArgs),
@@ -92,6 +99,10 @@ pub struct UpArgs {
     /// s3://bucket[/prefix] (default: <data-dir>/objects).
     #[arg(long, env = "MLOPS_STORAGE_ROOT")]
     pub storage_root: Option<String>,
+    /// Skip the demo: no seeded `fraud-detector` models and no traffic
+    /// generator, only the services.
+    #[arg(long)]
+    pub no_demo: bool,
 }
 
 #[derive(Args)]
@@ -114,6 +125,9 @@ pub struct NamedArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: std::net::SocketAddr,
+    /// The base URL others reach this agent at (advertised in its card).
+    #[arg(long, env = "MLOPS_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -206,6 +220,31 @@ pub struct RouterArgs {
 }
 
 #[derive(Args)]
+pub struct TrafficArgs {
+    /// The model's router, e.g. http://127.0.0.1:9100.
+    #[arg(long)]
+    pub router_url: String,
+    /// The model whose router is called.
+    #[arg(long, default_value = mlops_demo_data::MODEL_NAME)]
+    pub model: String,
+    /// The demo data's training seed; rows come from its holdout seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Requests per second.
+    #[arg(long, default_value_t = 5.0)]
+    pub rate: f64,
+    /// Instances per request.
+    #[arg(long, default_value_t = 10)]
+    pub batch: usize,
+    /// Where the control API (`GET /state`, `PUT /controls`) listens.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// The bearer token `PUT /controls` requires.
+    #[arg(long, env = "MLOPS_TRAFFIC_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: String,
+}
+
+#[derive(Args)]
 pub struct TokenArgs {
     #[arg(long, env = "MLOPS_DATA_DIR", default_value = ".mlops")]
     pub data_dir: PathBuf,
@@ -291,10 +330,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             control_plane::serve(args).await
         }
         Command::Agent(args) => {
-            anyhow::bail!(
-                "unknown agent {:?}; this build has no specialist agents yet (available: none)",
-                args.name
-            )
+            telemetry::init("info,tower_http=warn");
+            crate::agents::run(args).await
         }
         Command::Mcp(args) => {
             // Over stdio, stdout carries the protocol: logs stay on stderr.
@@ -312,6 +349,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Router(args) => {
             telemetry::init("info");
             crate::serving::router(args).await
+        }
+        Command::Traffic(args) => {
+            telemetry::init("info");
+            crate::demo::traffic(args).await
         }
         Command::Token(args) => token(args),
         Command::Status(args) => status(args),

@@ -1,8 +1,8 @@
 //! `mlops serve`: the control plane.
 //!
 //! Today it is the token service: it owns the signing key (created at first
-//! start, kept in the data dir), publishes `/.well-known/jwks.json`, and
-//! answers `/healthz` and `/readyz`. Sign-in, workflows, approvals and the
+//! start, kept in the data dir), publishes `/.well-known/jwks.json`, issues
+//! service tokens at `/oauth/token` (client credentials), and answers `/healthz` and `/readyz`. Sign-in, workflows, approvals and the
 //! dashboard build on this process.
 
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
-use mlops_service_auth::SigningKey;
+use mlops_service_auth::{ClientSecrets, SigningKey};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tower_http::trace::TraceLayer;
@@ -24,6 +24,12 @@ use crate::cli::ServeArgs;
 /// Where the token service keeps its private key.
 pub fn signing_key_path(data_dir: &Path) -> PathBuf {
     data_dir.join("keys").join("service-signing-key.pem")
+}
+
+/// Where the token service keeps the master secret service clients'
+/// secrets derive from.
+pub fn client_secrets_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("keys").join("service-clients.key")
 }
 
 /// The control plane's own record of where it runs, for `mlops token`.
@@ -53,6 +59,7 @@ pub fn recorded_issuer(data_dir: &Path) -> anyhow::Result<String> {
 #[derive(Clone)]
 struct AppState {
     key: SigningKey,
+    client_secrets: ClientSecrets,
     issuer: String,
     pool: PgPool,
     data_dir: PathBuf,
@@ -63,6 +70,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/oauth/token", axum::routing::post(token))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(Arc::new(state))
@@ -87,6 +95,28 @@ async fn jwks(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     )
 }
 
+async fn token(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+    form: crate::token_service::TokenFormResult,
+) -> axum::response::Response {
+    let result = form
+        .map_err(crate::token_service::form_rejection)
+        .and_then(|axum::Form(form)| {
+            crate::token_service::issue(
+                &state.key,
+                &state.client_secrets,
+                &state.issuer,
+                &headers,
+                &form,
+            )
+        });
+    match result {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
 async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     mlops_postgres::readiness(Some(state.pool.clone())).await
 }
@@ -100,6 +130,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "the control plane needs Postgres: set DATABASE_URL, or use `mlops up`, which runs an embedded cluster",
     )?;
     let key = SigningKey::load_or_create(&signing_key_path(data_dir))?;
+    let client_secrets = ClientSecrets::load_or_create(&client_secrets_path(data_dir))?;
     let pool = mlops_postgres::connect(&database_url, 16)
         .await
         .context("connecting to Postgres")?;
@@ -126,6 +157,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(url = %issuer, kid = %key.kid(), "control plane listening");
     let app = router(AppState {
         key,
+        client_secrets,
         issuer,
         pool,
         data_dir: data_dir.clone(),

@@ -5,16 +5,21 @@
 //! - [`supervisor`]: `mlops up`, which runs every service as a supervised
 //!   child process and writes `services.json`.
 //! - [`control_plane`]: `mlops serve`; today the token service (signing key,
-//!   JWKS) and health endpoints.
+//!   JWKS, [`token_service`]'s client-credentials endpoint) and health
+//!   endpoints.
+//! - [`agents`]: `mlops agent NAME`, one specialist agent per process.
 //! - [`mcp`]: `mlops mcp NAME`, one MCP server per process.
 //! - [`serving`]: `mlops model-server` and `mlops router`, the processes
 //!   the cluster server's local backend runs.
 //! - [`services`]: the `services.json` file shared by `up` and `status`.
 
+pub mod agents;
 pub mod cli;
 pub mod control_plane;
+pub mod demo;
 pub mod mcp;
 pub mod services;
 pub mod serving;
 pub mod supervisor;
 pub mod telemetry;
+pub mod token_service;

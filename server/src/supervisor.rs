@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use mlops_agent_kit::McpEndpoints;
 use mlops_postgres::EmbeddedCluster;
+use mlops_service_auth::ClientSecrets;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 
@@ -543,6 +545,7 @@ async fn start_everything(
     })
     .await?;
 
+    let mut mcp_urls = McpEndpoints::default();
     for name in crate::mcp::MCP_SERVERS {
         let port = free_port_or(0)?;
         let base = format!("http://127.0.0.1:{port}");
@@ -568,8 +571,129 @@ async fn start_everything(
             stop_signal: libc::SIGTERM,
         })
         .await?;
+        mcp_urls.insert(name, &format!("{base}/mcp"));
+    }
+
+    start_agents(sup, data_dir, &database_url, &url, &mcp_urls).await?;
+    if !args.no_demo {
+        start_demo(sup, data_dir, &url, &storage_root, &mcp_urls).await?;
     }
     Ok(url)
+}
+
+/// Seeds the demo through the agents, then starts the traffic generator
+/// against the champion's router.
+async fn start_demo(
+    sup: &mut Supervisor,
+    data_dir: &Path,
+    issuer: &str,
+    storage_root: &str,
+    mcp_urls: &McpEndpoints,
+) -> anyhow::Result<()> {
+    let seeded = crate::demo::seed(&crate::demo::DemoContext {
+        data_dir,
+        issuer,
+        storage_root,
+        mcp_urls,
+    })
+    .await
+    .context("seeding the demo (start with --no-demo to skip it)")?;
+    // The control API's token: the demo panel (in the control plane) reads
+    // it from the data dir to switch drift on and off.
+    let token_path = data_dir.join("keys").join("traffic-admin-token");
+    let admin_token = match std::fs::read_to_string(&token_path) {
+        Ok(token) => token.trim().to_owned(),
+        Err(_) => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&token_path)
+                .and_then(|mut f| f.write_all(token.as_bytes()))
+                .with_context(|| format!("writing {}", token_path.display()))?;
+            token
+        }
+    };
+    let port = free_port_or(0)?;
+    let base = format!("http://127.0.0.1:{port}");
+    let exe = std::env::current_exe().context("locating the mlops binary")?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .args(["traffic", "--router-url", &seeded.router_url, "--model", &seeded.model])
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("MLOPS_TRAFFIC_ADMIN_TOKEN", admin_token);
+    sup.start(ChildSpec {
+        name: "traffic".into(),
+        kind: ServiceKind::Traffic,
+        url: base.clone(),
+        command,
+        readiness: Readiness::Http(format!("{base}/healthz")),
+        stop_signal: libc::SIGTERM,
+    })
+    .await
+}
+
+/// Starts every specialist agent, after writing the agent registry file
+/// (`agents.yaml`) that lists them all: the one place agent URLs live.
+async fn start_agents(
+    sup: &mut Supervisor,
+    data_dir: &Path,
+    database_url: &str,
+    issuer: &str,
+    mcp_urls: &McpEndpoints,
+) -> anyhow::Result<()> {
+    let secrets = ClientSecrets::load_or_create(&crate::control_plane::client_secrets_path(data_dir))?;
+    let mut ports = Vec::new();
+    let mut registry = String::from(
+        "# Written by `mlops up`: the agents the orchestrator may discover.\nagents:\n",
+    );
+    for name in crate::agents::AGENTS {
+        let port = free_port_or(0)?;
+        registry.push_str(&format!("  - name: {name}\n    url: http://127.0.0.1:{port}\n"));
+        ports.push((*name, port));
+    }
+    let registry_path = agent_registry_path(data_dir);
+    std::fs::write(&registry_path, registry)
+        .with_context(|| format!("writing {}", registry_path.display()))?;
+    for (name, port) in ports {
+        let base = format!("http://127.0.0.1:{port}");
+        let exe = std::env::current_exe().context("locating the mlops binary")?;
+        let mut command = std::process::Command::new(exe);
+        command
+            .args(["agent", name, "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", database_url)
+            .env("MLOPS_ISSUER", issuer)
+            .env("MLOPS_CLIENT_SECRET", secrets.secret_for(name))
+            .env("MLOPS_MCP_URLS", mcp_urls.render())
+            .env("MLOPS_AGENT_REGISTRY", &registry_path);
+        if let Some(config) = crate::demo::agent_config(name) {
+            let path = data_dir.join("config").join(format!("{name}.yaml"));
+            std::fs::create_dir_all(data_dir.join("config"))?;
+            std::fs::write(&path, config)?;
+            command.env("MLOPS_AGENT_CONFIG", path);
+        }
+        sup.start(ChildSpec {
+            name: format!("agent-{name}"),
+            kind: ServiceKind::Agent,
+            url: base.clone(),
+            command,
+            readiness: Readiness::Http(format!("{base}/readyz")),
+            stop_signal: libc::SIGTERM,
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// The agent registry file `mlops up` writes.
+pub fn agent_registry_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("agents.yaml")
 }
 
 /// `mlops migrate`: against DATABASE_URL, or the embedded cluster (started

@@ -36,7 +36,7 @@ fn free_port() -> u16 {
 fn start(data_dir: &std::path::Path) -> Up {
     let mut up = Up {
         child: Command::new(MLOPS)
-            .args(["up", "--port", &free_port().to_string(), "--data-dir"])
+            .args(["up", "--no-demo", "--port", &free_port().to_string(), "--data-dir"])
             .arg(data_dir)
             .env_remove("DATABASE_URL")
             .stdout(Stdio::piped())
@@ -119,11 +119,18 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
             "mcp",
             "mcp",
             "mcp",
-            "mcp"
+            "mcp",
+            "agent",
+            "agent",
+            "agent",
+            "agent",
+            "agent",
+            "agent",
+            "agent"
         ],
         "{list:?}"
     );
-    let names: Vec<&str> = list[3..]
+    let names: Vec<&str> = list[3..10]
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
@@ -139,6 +146,38 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
             "mcp-metrics"
         ]
     );
+    let agents: Vec<&str> = list[10..]
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        agents,
+        [
+            "agent-data",
+            "agent-training",
+            "agent-validation",
+            "agent-deployment",
+            "agent-monitoring",
+            "agent-cost",
+            "agent-orchestrator"
+        ]
+    );
+    // Each agent serves its card, and the registry file lists them all.
+    let registry = std::fs::read_to_string(data_dir.join("agents.yaml")).unwrap();
+    for agent in &list[10..] {
+        let url = agent["url"].as_str().unwrap();
+        assert!(registry.contains(url), "{registry}");
+        let card: serde_json::Value = reqwest::get(format!("{url}/.well-known/agent-card.json"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            format!("agent-{}", card["name"].as_str().unwrap()),
+            agent["name"].as_str().unwrap()
+        );
+    }
     let pids: Vec<u32> = list
         .iter()
         .map(|s| s["pid"].as_u64().unwrap() as u32)
@@ -275,7 +314,7 @@ fn a_second_supervisor_on_the_same_data_dir_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let up = start(dir.path());
     let second = Command::new(MLOPS)
-        .args(["up", "--data-dir"])
+        .args(["up", "--no-demo", "--data-dir"])
         .arg(dir.path())
         .env_remove("DATABASE_URL")
         .output()

@@ -192,6 +192,16 @@ async fn predict_inner(
         )));
     }
     let rows = rows_of(&body, served.model.feature_names())?;
+    if let Some(fault) = served.model.serving_fault() {
+        // The demo's faulty version: slow on every request, failing on a
+        // share of them, as a broken release would be.
+        tokio::time::sleep(std::time::Duration::from_millis(fault.added_latency_ms)).await;
+        if fastrand::f64() < fault.error_share {
+            return Err(ApiError::internal(
+                "the model failed on this input (this version is faulty)",
+            ));
+        }
+    }
     // Scoring is CPU work; keep it off the reactor threads.
     let worker = served.clone();
     let scores = tokio::task::spawn_blocking(move || worker.model.predict_proba(&rows))

@@ -47,6 +47,19 @@ impl TaskEvents {
         self.status(TaskState::Working, Some(progress))
     }
 
+    /// A progress line with structured metadata on the status update.
+    pub fn working_with(
+        &self,
+        progress: &str,
+        metadata: std::collections::HashMap<String, Value>,
+    ) -> StreamResponse {
+        let mut event = self.status(TaskState::Working, Some(progress));
+        if let StreamResponse::StatusUpdate(update) = &mut event {
+            update.metadata = Some(metadata);
+        }
+        event
+    }
+
     /// Pauses the task until the client answers `question` on the same task.
     pub fn input_required(&self, question: &str) -> StreamResponse {
         self.status(TaskState::InputRequired, Some(question))

@@ -11,7 +11,7 @@ use a2a_server::{
 use axum::Router;
 use axum::http::header;
 use axum::routing::get;
-use mlops_service_auth::{TokenVerifier, require_bearer};
+use mlops_service_auth::{TokenVerifier, require_a2a_invoke, require_bearer};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -152,6 +152,7 @@ impl<E: AgentExecutor> AgentServer<E> {
         let protocol = Router::new()
             .nest(JSONRPC_PATH, jsonrpc_router(handler.clone()))
             .nest(REST_PATH, rest_router(handler))
+            .layer(axum::middleware::from_fn(require_a2a_invoke))
             .layer(axum::middleware::from_fn_with_state(
                 self.verifier,
                 require_bearer,

@@ -112,7 +112,7 @@ impl Registry {
     /// The text exposition of every family.
     pub fn render(&self) -> String {
         let families = self.families.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = String::new();
+        let mut out = process_metrics();
         for (name, family) in families.iter() {
             let kind = match family.kind {
                 Kind::Counter => "counter",
@@ -200,6 +200,46 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The process's own CPU time and resident memory, in the standard
+/// Prometheus names, read from `/proc/self/stat` at scrape time. The cost
+/// agent prices serving by `process_cpu_seconds_total`. Empty where there
+/// is no procfs.
+fn process_metrics() -> String {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return String::new();
+    };
+    // Fields after the command name, which is in parentheses and may hold
+    // spaces: state is field 3, utime 14, stime 15, rss 24 (man 5 proc).
+    let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+        return String::new();
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<f64>().ok());
+    // SAFETY: sysconf only reads a constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as f64;
+    let mut out = String::new();
+    if let (Some(utime), Some(stime)) = (field(14), field(15))
+        && ticks > 0.0
+    {
+        let _ = writeln!(
+            out,
+            "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {}",
+            (utime + stime) / ticks
+        );
+    }
+    if let Some(rss) = field(24)
+        && page > 0.0
+    {
+        let _ = writeln!(
+            out,
+            "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}",
+            rss * page
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +250,7 @@ mod tests {
         r.count("calls_total", "Calls.", &[("tool", "a\"b")], 2);
         r.observe("call_seconds", "Latency.", &[("tool", "x")], 0.003);
         let text = r.render();
+        assert!(text.contains("process_cpu_seconds_total "), "{text}");
         assert!(text.contains("# TYPE calls_total counter"), "{text}");
         assert!(
             text.contains("calls_total{service=\"echo\",tool=\"a\\\"b\"} 2"),

@@ -18,5 +18,5 @@ mod training;
 pub use algorithm::{ALGORITHM_NAMES, Algorithm};
 pub use error::ModelError;
 pub use metrics::{BinaryClassificationMetrics, binary_classification_metrics};
-pub use model::{DatasetRef, FORMAT_VERSION, Model, TrainingMetadata};
+pub use model::{DatasetRef, FORMAT_VERSION, Model, ServingFault, TrainingMetadata};
 pub use training::{TrainingProgress, TrainingSet, stratified_split, train, train_with_progress};

@@ -24,6 +24,22 @@ pub struct Model {
     pub(crate) target: String,
     pub(crate) fitted: FittedModel,
     pub(crate) training: TrainingMetadata,
+    /// A defect the model carries into serving. Only the demo's
+    /// deliberately faulty version has one (journey J4); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) serving_fault: Option<ServingFault>,
+}
+
+/// How a faulty model misbehaves when served: it fails on a share of the
+/// requests and answers slowly. Model servers honour it, so a bad release
+/// looks bad in the metrics the canary analysis reads.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServingFault {
+    /// Share of requests that fail, 0-1.
+    pub error_share: f64,
+    /// Extra time each request takes, in milliseconds (at most 30 000).
+    pub added_latency_ms: u64,
 }
 
 /// How the model came to be. Holds nothing that differs between two runs on
@@ -120,6 +136,22 @@ impl Model {
 
     pub fn training(&self) -> &TrainingMetadata {
         &self.training
+    }
+
+    pub fn serving_fault(&self) -> Option<ServingFault> {
+        self.serving_fault
+    }
+
+    /// Marks the model as faulty in serving (the demo's bad candidate).
+    pub fn set_serving_fault(&mut self, fault: ServingFault) -> Result<(), ModelError> {
+        if !(0.0..=1.0).contains(&fault.error_share) || fault.added_latency_ms > 30_000 {
+            return Err(ModelError::InvalidArtifact(
+                "a serving fault needs error_share in 0-1 and added_latency_ms at most 30000"
+                    .into(),
+            ));
+        }
+        self.serving_fault = Some(fault);
+        Ok(())
     }
 
     /// Records the dataset version the model was trained on.

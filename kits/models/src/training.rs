@@ -80,6 +80,7 @@ pub fn train_with_progress(
             positive_rate: positives as f64 / data.y.len() as f64,
             dataset: None,
         },
+        serving_fault: None,
     })
 }
 

@@ -54,6 +54,53 @@ pub fn mcp_scopes(agent: &str, server: &str) -> &'static [&'static str] {
     }
 }
 
+/// The services that call A2A agents, and whom each may call: the
+/// orchestrator delegates to every specialist, the monitoring agent asks the
+/// orchestrator to retrain, and the control plane starts workflows.
+pub fn a2a_may_call(caller: &str, agent: &str) -> bool {
+    const SPECIALISTS: &[&str] = &[
+        "data",
+        "training",
+        "validation",
+        "deployment",
+        "monitoring",
+        "cost",
+    ];
+    match caller {
+        "orchestrator" => SPECIALISTS.contains(&agent),
+        "monitoring" | "control-plane" => agent == "orchestrator",
+        _ => false,
+    }
+}
+
+/// Every service that holds client credentials for the token endpoint.
+pub const SERVICE_CLIENTS: &[&str] = &[
+    "orchestrator",
+    "data",
+    "training",
+    "validation",
+    "deployment",
+    "monitoring",
+    "cost",
+    "control-plane",
+];
+
+/// The MCP servers, which are audiences of service tokens.
+pub const MCP_SERVERS: &[&str] = &[
+    "registry", "storage", "quality", "drift", "trainer", "cluster", "metrics",
+];
+
+/// What the token service grants `client` for `audience`: the matrix's MCP
+/// scopes for an MCP server, `a2a:invoke` for an agent it may call, and
+/// nothing (None) otherwise.
+pub fn grant(client: &str, audience: &str) -> Option<Vec<&'static str>> {
+    if MCP_SERVERS.contains(&audience) {
+        let scopes = mcp_scopes(client, audience);
+        return (!scopes.is_empty()).then(|| scopes.to_vec());
+    }
+    a2a_may_call(client, audience).then(|| vec![A2A_INVOKE])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +116,18 @@ mod tests {
         assert!(mcp_scopes("deployment", "registry").contains(&REGISTRY_ALIAS));
         assert!(!mcp_scopes("deployment", "registry").contains(&REGISTRY_WRITE));
         assert!(!mcp_scopes("validation", "registry").contains(&REGISTRY_WRITE));
+    }
+
+    #[test]
+    fn grants_follow_the_matrix() {
+        assert_eq!(grant("training", "cluster"), None);
+        assert_eq!(grant("orchestrator", "registry"), None);
+        assert_eq!(grant("orchestrator", "deployment"), Some(vec![A2A_INVOKE]));
+        assert_eq!(grant("monitoring", "orchestrator"), Some(vec![A2A_INVOKE]));
+        assert_eq!(grant("data", "orchestrator"), None);
+        assert_eq!(
+            grant("deployment", "registry"),
+            Some(vec![REGISTRY_READ, REGISTRY_ALIAS])
+        );
     }
 }

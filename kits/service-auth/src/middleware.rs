@@ -46,6 +46,37 @@ pub async fn require_bearer(
     }
 }
 
+/// After [`require_bearer`] on an A2A agent: the token must also carry the
+/// `a2a:invoke` scope, which the token service grants only to services the
+/// access matrix lets call agents. Refused with `403 insufficient_scope`.
+pub async fn require_a2a_invoke(request: Request, next: Next) -> Response {
+    let allowed = request
+        .extensions()
+        .get::<Authenticated>()
+        .is_some_and(|Authenticated(claims)| claims.has_scope(crate::access::scope::A2A_INVOKE));
+    if allowed {
+        return next.run(request).await;
+    }
+    tracing::info!(path = %request.uri().path(), "refused a token without a2a:invoke");
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": "Forbidden",
+        "status": 403,
+        "detail": "the bearer token lacks scope \"a2a:invoke\"",
+    });
+    let mut response = (StatusCode::FORBIDDEN, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    headers.insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"insufficient_scope\", scope=\"a2a:invoke\""),
+    );
+    response
+}
+
 fn refusal(error: &AuthError) -> Response {
     let (status, title) = if error.is_client_error() {
         (StatusCode::UNAUTHORIZED, "Unauthorized")

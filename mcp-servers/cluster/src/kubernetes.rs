@@ -1085,6 +1085,7 @@ mod tests {
             error_share: 0.0,
             added_latency_ms: 0,
             restart_epoch: epoch,
+            reference: None,
             updated_at: chrono::Utc::now(),
         }
     }

@@ -70,6 +70,10 @@ pub struct ApplyDeployment {
     /// Replicas, 1-16 (default 1).
     #[serde(default)]
     pub replicas: Option<i32>,
+    /// The dataset version this model version was trained on; observers
+    /// check live traffic against it for drift. Kept when omitted later.
+    #[serde(default)]
+    pub reference: Option<state::DatasetReference>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -302,9 +306,26 @@ impl ClusterServer {
                     let version = version_number(args.version)?;
                     let replicas = replica_count(args.replicas.unwrap_or(1), 1)?;
                     let key = self.check_artifact(&args.artifact_uri).await?;
-                    let (state, created) =
-                        state::apply(&self.pool, &model, version, &key, replicas, &caller.id())
-                            .await?;
+                    if let Some(reference) = &args.reference {
+                        mlops_mcp_storage::keys::dataset_name(&reference.dataset)?;
+                        let hex = reference.version.trim_start_matches("sha256:");
+                        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                            return Err(ToolError::Invalid(
+                                "reference.version must be a dataset version: 64 hex digits (sha256)"
+                                    .into(),
+                            ));
+                        }
+                    }
+                    let (state, created) = state::apply(
+                        &self.pool,
+                        &model,
+                        version,
+                        &key,
+                        replicas,
+                        args.reference.as_ref(),
+                        &caller.id(),
+                    )
+                    .await?;
                     let data = self.converge(Some(&state), &model).await?;
                     let verb = if created { "deployed" } else { "updated" };
                     Ok(ToolOutput::new(Self::summary(verb, &state), data))

@@ -23,7 +23,22 @@ pub struct Deployment {
     pub error_share: f64,
     pub added_latency_ms: i32,
     pub restart_epoch: i32,
+    /// The dataset the version was trained on, when the deployer said.
+    pub reference: Option<DatasetReference>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A dataset version: the training data a deployed version is compared
+/// against for drift.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetReference {
+    /// Dataset name, e.g. "transactions".
+    pub dataset: String,
+    /// Dataset version (its sha256 content hash).
+    pub version: String,
 }
 
 /// A model's desired state: every deployed version.
@@ -81,7 +96,7 @@ async fn read_model(
     };
     let rows = sqlx::query(
         "SELECT version, artifact_key, replicas, weight, error_share, added_latency_ms,
-                restart_epoch, updated_at
+                restart_epoch, reference_dataset, reference_version, updated_at
            FROM cluster.deployments WHERE model = $1 ORDER BY version",
     )
     .bind(model)
@@ -98,6 +113,13 @@ async fn read_model(
             error_share: r.get("error_share"),
             added_latency_ms: r.get("added_latency_ms"),
             restart_epoch: r.get("restart_epoch"),
+            reference: match (
+                r.get::<Option<String>, _>("reference_dataset"),
+                r.get::<Option<String>, _>("reference_version"),
+            ) {
+                (Some(dataset), Some(version)) => Some(DatasetReference { dataset, version }),
+                _ => None,
+            },
             updated_at: r.get("updated_at"),
         })
         .collect();
@@ -144,6 +166,7 @@ pub async fn apply(
     version: i32,
     artifact_key: &str,
     replicas: i32,
+    reference: Option<&DatasetReference>,
     by: &str,
 ) -> Result<(ModelState, bool), ToolError> {
     let mut tx = pool.begin().await.map_err(db("apply a deployment"))?;
@@ -168,12 +191,18 @@ pub async fn apply(
         }
         Some(_) => {
             sqlx::query(
-                "UPDATE cluster.deployments SET replicas = $3, updated_at = now()
+                "UPDATE cluster.deployments
+                    SET replicas = $3,
+                        reference_dataset = COALESCE($4, reference_dataset),
+                        reference_version = COALESCE($5, reference_version),
+                        updated_at = now()
                   WHERE model = $1 AND version = $2",
             )
             .bind(model)
             .bind(version)
             .bind(replicas)
+            .bind(reference.map(|r| r.dataset.as_str()))
+            .bind(reference.map(|r| r.version.as_str()))
             .execute(&mut *tx)
             .await
             .map_err(db("apply a deployment"))?;
@@ -182,8 +211,10 @@ pub async fn apply(
         None => {
             let weight = if state.deployments.is_empty() { 100 } else { 0 };
             sqlx::query(
-                "INSERT INTO cluster.deployments (model, version, artifact_key, replicas, weight, created_by)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO cluster.deployments
+                        (model, version, artifact_key, replicas, weight, created_by,
+                         reference_dataset, reference_version)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(model)
             .bind(version)
@@ -191,6 +222,8 @@ pub async fn apply(
             .bind(replicas)
             .bind(weight)
             .bind(by)
+            .bind(reference.map(|r| r.dataset.as_str()))
+            .bind(reference.map(|r| r.version.as_str()))
             .execute(&mut *tx)
             .await
             .map_err(db("apply a deployment"))?;
