@@ -32,26 +32,42 @@ pub async fn run(args: NamedArgs) -> anyhow::Result<()> {
         .await
         .context("applying migrations")?;
     match args.name.as_str() {
-        mlops_agent_data::NAME => {
-            serve(mlops_agent_data::DataAgent::new(&env)?, &env, &args).await
-        }
+        mlops_agent_data::NAME => serve(mlops_agent_data::DataAgent::new(&env)?, &env, &args).await,
         mlops_agent_training::NAME => {
             serve(mlops_agent_training::TrainingAgent::new(&env)?, &env, &args).await
         }
         mlops_agent_validation::NAME => {
-            serve(mlops_agent_validation::ValidationAgent::new(&env)?, &env, &args).await
+            serve(
+                mlops_agent_validation::ValidationAgent::new(&env)?,
+                &env,
+                &args,
+            )
+            .await
         }
         mlops_agent_deployment::NAME => {
-            serve(mlops_agent_deployment::DeploymentAgent::new(&env)?, &env, &args).await
+            serve(
+                mlops_agent_deployment::DeploymentAgent::new(&env)?,
+                &env,
+                &args,
+            )
+            .await
         }
         mlops_agent_monitoring::NAME => {
-            serve(mlops_agent_monitoring::MonitoringAgent::new(&env)?, &env, &args).await
+            serve(
+                mlops_agent_monitoring::MonitoringAgent::new(&env)?,
+                &env,
+                &args,
+            )
+            .await
         }
-        mlops_agent_cost::NAME => {
-            serve(mlops_agent_cost::CostAgent::new(&env)?, &env, &args).await
-        }
+        mlops_agent_cost::NAME => serve(mlops_agent_cost::CostAgent::new(&env)?, &env, &args).await,
         mlops_agent_orchestrator::NAME => {
-            serve(mlops_agent_orchestrator::OrchestratorAgent::new(&env)?, &env, &args).await
+            serve(
+                mlops_agent_orchestrator::OrchestratorAgent::new(&env)?,
+                &env,
+                &args,
+            )
+            .await
         }
         other => bail!("agent {other:?} is listed but not wired"),
     }

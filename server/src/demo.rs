@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use mlops_agent_kit::McpEndpoints;
 use mlops_agent_kit::a2a::{
-    GetTaskRequest, Message, Part, PartContent, Role, SendMessageConfiguration,
-    SendMessageRequest, SendMessageResponse, TaskState,
+    GetTaskRequest, Message, Part, PartContent, Role, SendMessageConfiguration, SendMessageRequest,
+    SendMessageResponse, TaskState,
 };
 use mlops_agent_kit::client::{AgentDirectory, AgentRegistryFile, MintingTokenSource, RetryPolicy};
 use mlops_mcp_storage::DatasetStore;
@@ -33,11 +33,8 @@ pub fn agent_config(agent: &str) -> Option<&'static str> {
 
 /// `mlops traffic`: runs the traffic generator until SIGINT or SIGTERM.
 pub async fn traffic(args: crate::cli::TrafficArgs) -> anyhow::Result<()> {
-    let mut config = mlops_demo_data::TrafficConfig::new(
-        args.router_url,
-        args.admin_token,
-        args.listen,
-    );
+    let mut config =
+        mlops_demo_data::TrafficConfig::new(args.router_url, args.admin_token, args.listen);
     config.model = args.model;
     config.seed = args.seed;
     config.rate_per_sec = args.rate;
@@ -143,14 +140,17 @@ pub async fn seed(ctx: &DemoContext<'_>) -> anyhow::Result<SeededDemo> {
 
     let features: Vec<&str> = mlops_demo_data::FEATURES.to_vec();
     let mut versions = Vec::new();
+    // Two logistic regressions: the candidate is regularised less. (A
+    // random forest scores a higher AUC here but an F1 under the validation
+    // agent's minimum at the 0.5 cut-off, so it would not pass the demo's
+    // gate.)
     for (algorithm, hyperparameters) in [
         ("logistic_regression", serde_json::json!({"l2": 1.0})),
-        (
-            "random_forest",
-            serde_json::json!({"n_trees": 40, "max_depth": 8}),
-        ),
+        ("logistic_regression", serde_json::json!({"l2": 0.01})),
     ] {
-        step(&format!("training {algorithm} (training agent)"));
+        step(&format!(
+            "training {algorithm} {hyperparameters} (training agent)"
+        ));
         let trained = operator
             .run_skill(
                 &agents,
@@ -179,7 +179,9 @@ pub async fn seed(ctx: &DemoContext<'_>) -> anyhow::Result<SeededDemo> {
         .register_faulty_copy(ctx.storage_root, &versions[0])
         .await?;
 
-    step(&format!("deploying v{champion} as champion (deployment agent)"));
+    step(&format!(
+        "deploying v{champion} as champion (deployment agent)"
+    ));
     operator
         .run_skill(
             &agents,
@@ -232,8 +234,7 @@ struct Operator {
 
 impl Operator {
     async fn agents(&self, data_dir: &Path) -> anyhow::Result<AgentDirectory> {
-        let registry =
-            AgentRegistryFile::load(&crate::supervisor::agent_registry_path(data_dir))?;
+        let registry = AgentRegistryFile::load(&crate::supervisor::agent_registry_path(data_dir))?;
         let tokens = Arc::new(MintingTokenSource::new(
             self.key.clone(),
             &self.issuer,
@@ -322,7 +323,13 @@ impl Operator {
             .with_context(|| format!("{agent} {skill} produced no {artifact:?} artifact"))
     }
 
-    async fn mcp(&self, server: &str, scopes: &[&str], tool: &str, args: Value) -> anyhow::Result<Value> {
+    async fn mcp(
+        &self,
+        server: &str,
+        scopes: &[&str],
+        tool: &str,
+        args: Value,
+    ) -> anyhow::Result<Value> {
         let url = self
             .mcp_urls
             .get(server)
@@ -330,11 +337,15 @@ impl Operator {
         let request = TokenRequest::new(
             "mlops-up",
             server,
-            scopes.iter().map(|s| Scope::parse(s)).collect::<Result<_, _>>()?,
+            scopes
+                .iter()
+                .map(|s| Scope::parse(s))
+                .collect::<Result<_, _>>()?,
             std::time::Duration::from_secs(300),
         )?;
         let (token, _) = self.key.mint(&self.issuer, &request)?;
-        let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(token);
+        let config =
+            StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(token);
         let client = ().serve(StreamableHttpClientTransport::from_config(config)).await?;
         let Value::Object(arguments) = args else {
             anyhow::bail!("tool arguments must be an object");
@@ -366,15 +377,15 @@ impl Operator {
         store
             .write_object(&faulty_key, model.to_bytes()?.into())
             .await?;
-        let mut params = good["hyperparameters"].as_object().cloned().unwrap_or_default();
+        let mut params = good["hyperparameters"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         for field in ["algorithm", "features", "target", "seed"] {
             params.insert(field.into(), good[field].clone());
         }
         params.insert("dataset".into(), good["dataset"]["name"].clone());
-        params.insert(
-            "serving_fault".into(),
-            serde_json::to_value(FAULT)?,
-        );
+        params.insert("serving_fault".into(), serde_json::to_value(FAULT)?);
         let created = self
             .mcp(
                 "registry",

@@ -623,7 +623,13 @@ async fn start_demo(
     let exe = std::env::current_exe().context("locating the mlops binary")?;
     let mut command = std::process::Command::new(exe);
     command
-        .args(["traffic", "--router-url", &seeded.router_url, "--model", &seeded.model])
+        .args([
+            "traffic",
+            "--router-url",
+            &seeded.router_url,
+            "--model",
+            &seeded.model,
+        ])
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .env("MLOPS_TRAFFIC_ADMIN_TOKEN", admin_token);
@@ -647,14 +653,17 @@ async fn start_agents(
     issuer: &str,
     mcp_urls: &McpEndpoints,
 ) -> anyhow::Result<()> {
-    let secrets = ClientSecrets::load_or_create(&crate::control_plane::client_secrets_path(data_dir))?;
+    let secrets =
+        ClientSecrets::load_or_create(&crate::control_plane::client_secrets_path(data_dir))?;
     let mut ports = Vec::new();
     let mut registry = String::from(
         "# Written by `mlops up`: the agents the orchestrator may discover.\nagents:\n",
     );
     for name in crate::agents::AGENTS {
         let port = free_port_or(0)?;
-        registry.push_str(&format!("  - name: {name}\n    url: http://127.0.0.1:{port}\n"));
+        registry.push_str(&format!(
+            "  - name: {name}\n    url: http://127.0.0.1:{port}\n"
+        ));
         ports.push((*name, port));
     }
     let registry_path = agent_registry_path(data_dir);

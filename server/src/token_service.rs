@@ -115,7 +115,8 @@ pub fn issue(
     headers: &HeaderMap,
     form: &TokenForm,
 ) -> Result<Response, OAuthError> {
-    let bad = |error: &'static str, why: String| OAuthError::new(StatusCode::BAD_REQUEST, error, why);
+    let bad =
+        |error: &'static str, why: String| OAuthError::new(StatusCode::BAD_REQUEST, error, why);
     match form.grant_type.as_deref() {
         Some("client_credentials") => {}
         Some(other) => {

@@ -6,18 +6,11 @@
 mod system;
 use system::{System, artifact_data, status_text};
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use futures::stream::BoxStream;
-use mlops_agent_kit::a2a::{A2AError, Message, PartContent, StreamResponse, Task, TaskState};
-use mlops_agent_kit::a2a_server::{AgentExecutor, ExecutorContext};
-use mlops_agent_kit::{
-    AgentDefinition, AgentServer, Phase, RunningAgent, SkillContract, TaskEvents,
-};
+use mlops_agent_kit::a2a::{Task, TaskState};
 use mlops_demo_data::{
     DriftSpec, FEATURES, LABEL, MODEL_NAME, TransactionsConfig, generate, holdout_seed,
     row_instance,
@@ -26,9 +19,7 @@ use mlops_mcp_kit::test_support::{call, ok};
 use mlops_mcp_storage::DatasetStore;
 use mlops_mcp_storage::keys::ObjectKey;
 use mlops_models::{Algorithm, TrainingSet};
-use mlops_service_auth::{JwksSource, TokenVerifier};
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 
 /// The tests below assert timings (a verdict within one window, a request
 /// within two intervals) on a 2-core machine; each starts a dozen
@@ -623,143 +614,6 @@ async fn watch_canary_fails_a_faulty_canary_within_one_window_and_passes_a_healt
 }
 
 /// What the stand-in orchestrator received.
-#[derive(Clone)]
-struct Received {
-    task_id: String,
-    message: Message,
-    at: Instant,
-}
-
-/// STANDS IN FOR THE ORCHESTRATOR AGENT until it lands (next issue): an
-/// A2A agent whose card offers `handle-retraining`, recording every
-/// message it receives. Each task stays working — as a retraining workflow
-/// waiting at its approval gate would — until the test ends it.
-#[derive(Clone, Default)]
-struct RetrainingStandIn {
-    received: Arc<Mutex<Vec<Received>>>,
-    finish: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
-}
-
-impl RetrainingStandIn {
-    fn definition() -> AgentDefinition {
-        AgentDefinition {
-            name: "orchestrator".into(),
-            description: "Test stand-in for the orchestrator's handle-retraining skill.".into(),
-            version: "0.0.0".into(),
-            skills: vec![SkillContract {
-                id: "handle-retraining".into(),
-                name: "Handle retraining".into(),
-                description: "Records a retraining request (stand-in).".into(),
-                phase: Phase::Train,
-                tags: Vec::new(),
-                examples: Vec::new(),
-                consumes: json!({"type": "object"}),
-                produces: json!({"type": "object"}),
-            }],
-        }
-    }
-
-    /// Serves the stand-in on `port`, accepting the system's service tokens
-    /// for audience `orchestrator`.
-    async fn start(&self, sys: &System, port: u16) -> RunningAgent {
-        let verifier = TokenVerifier::new(
-            sys.issuer.clone(),
-            "orchestrator",
-            JwksSource::Url(format!("{}/.well-known/jwks.json", sys.issuer)),
-        );
-        AgentServer::new(Self::definition(), self.clone(), Arc::new(verifier))
-            .bind(format!("127.0.0.1:{port}").parse().unwrap())
-            .await
-            .expect("the stand-in orchestrator binds its reserved port")
-    }
-
-    fn signal(&self, task_id: &str) -> Arc<Notify> {
-        self.finish
-            .lock()
-            .unwrap()
-            .entry(task_id.to_owned())
-            .or_default()
-            .clone()
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-
-    /// Ends a task as completed, as a finished retraining workflow would.
-    fn complete(&self, task_id: &str) {
-        self.signal(task_id).notify_one();
-    }
-
-    /// Waits until `count` requests have arrived; returns the last.
-    async fn wait_for(&self, count: usize, within: Duration) -> Received {
-        let deadline = Instant::now() + within;
-        loop {
-            let received = self.received();
-            if received.len() >= count {
-                return received[count - 1].clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} of {count} retraining requests after {within:?}",
-                received.len()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl AgentExecutor for RetrainingStandIn {
-    fn execute(
-        &self,
-        ctx: ExecutorContext,
-    ) -> BoxStream<'static, Result<StreamResponse, A2AError>> {
-        let events = TaskEvents::new(ctx.task_id.clone(), ctx.context_id.clone());
-        let submitted = events.submitted(ctx.stored_task.as_ref(), ctx.message.as_ref());
-        if let Some(message) = ctx.message.clone() {
-            self.received.lock().unwrap().push(Received {
-                task_id: ctx.task_id.clone(),
-                message,
-                at: Instant::now(),
-            });
-        }
-        let finished = self.signal(&ctx.task_id);
-        let head = futures::stream::iter([
-            Ok(submitted),
-            Ok(events.working("retraining workflow started (stand-in)")),
-        ]);
-        let tail = futures::stream::once(async move {
-            finished.notified().await;
-            Ok(events.completed("retraining workflow finished (stand-in)"))
-        });
-        head.chain(tail).boxed()
-    }
-
-    fn cancel(&self, ctx: ExecutorContext) -> BoxStream<'static, Result<StreamResponse, A2AError>> {
-        let events = TaskEvents::new(ctx.task_id, ctx.context_id);
-        futures::stream::iter([Ok(events.canceled("canceled on request"))]).boxed()
-    }
-}
-
-/// The data parts of a message, with each part's metadata `name`.
-fn data_parts(message: &Message) -> Vec<(Option<String>, Value)> {
-    message
-        .parts
-        .iter()
-        .filter_map(|p| match &p.content {
-            PartContent::Data(v) => Some((
-                p.metadata
-                    .as_ref()
-                    .and_then(|m| m.get("name"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                v.clone(),
-            )),
-            _ => None,
-        })
-        .collect()
-}
-
 async fn requests_in_ledger(sys: &System) -> Vec<(String, bool, String, Option<String>)> {
     sqlx::query_as(
         "SELECT message_id, open, state, orchestrator_task_id
@@ -771,19 +625,49 @@ async fn requests_in_ledger(sys: &System) -> Vec<(String, bool, String, Option<S
     .unwrap()
 }
 
+/// Waits until the monitoring agent's ledger holds `n` requests, each with
+/// the orchestrator's task id.
+async fn ledger_with(
+    sys: &System,
+    n: usize,
+    timeout: Duration,
+) -> Vec<(String, bool, String, Option<String>)> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let ledger = requests_in_ledger(sys).await;
+        if ledger.len() >= n && ledger.iter().all(|r| r.3.is_some()) {
+            return ledger;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} requests not recorded in {timeout:?}: {ledger:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A task of the orchestrator, as its owner answers `GetTask`.
+async fn orchestrator_task(sys: &System, task_id: &str) -> Task {
+    sys.a2a("orchestrator")
+        .await
+        .get(&mlops_agent_kit::a2a::GetTaskRequest {
+            id: task_id.to_owned(),
+            history_length: None,
+            tenant: None,
+        })
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_triggers_one_retraining_request_per_model_at_a_time() {
     let _turn = SERIAL.lock().await;
     const INTERVAL: Duration = Duration::from_secs(4);
-    // The stand-in's port goes into the agent registry before it can start:
-    // its token verifier needs the system's issuer.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
+    // The real orchestrator, found through the agent registry by its
+    // `handle-retraining` skill.
     let sys = System::builder()
         .mcp(&["drift", "cluster"])
-        .agents(&["monitoring"])
+        .agents(&["monitoring", "orchestrator"])
         .agent_config(
             "monitoring",
             &format!(
@@ -791,11 +675,8 @@ async fn drift_triggers_one_retraining_request_per_model_at_a_time() {
                 INTERVAL.as_secs()
             ),
         )
-        .registry_entry("orchestrator", &format!("http://127.0.0.1:{port}"))
         .start()
         .await;
-    let orchestrator = RetrainingStandIn::default();
-    let _serving = orchestrator.start(&sys, port).await;
 
     let deployer = sys.mcp_as("deployment", "cluster").await;
     let v1 = seed_version(&sys, 1, 42).await;
@@ -805,34 +686,39 @@ async fn drift_triggers_one_retraining_request_per_model_at_a_time() {
     // scheduler sees it within two rounds of that.
     send(&endpoint, &holdout(1_500, DriftSpec::demo()), 100).await;
     let sent_at = Instant::now();
-    let first = orchestrator
-        .wait_for(1, 2 * INTERVAL + Duration::from_secs(2 + 3))
-        .await;
-    assert!(first.at - sent_at <= 2 * INTERVAL + Duration::from_secs(5));
+    let ledger = ledger_with(&sys, 1, 2 * INTERVAL + Duration::from_secs(5)).await;
+    assert!(sent_at.elapsed() <= 2 * INTERVAL + Duration::from_secs(5));
+    assert_eq!(ledger[0].0, format!("monitoring:retrain:{MODEL_NAME}:1"));
+    let first_task = ledger[0].3.clone().unwrap();
+
+    // The orchestrator holds the request at a human gate, with the drift
+    // report attached.
+    let task = orchestrator_task(&sys, &first_task).await;
     assert_eq!(
-        first.message.metadata.as_ref().unwrap()["skill"],
-        "handle-retraining"
+        task.status.state,
+        TaskState::InputRequired,
+        "{}",
+        status_text(&task)
     );
-    assert_eq!(
-        first.message.message_id,
-        format!("monitoring:retrain:{MODEL_NAME}:1")
-    );
-    let parts = data_parts(&first.message);
-    let input = &parts[0].1;
-    assert_eq!(input["model"], MODEL_NAME);
-    assert_eq!(input["requested_by"], "monitoring");
-    assert_eq!(input["request_id"], first.message.message_id);
     assert!(
-        input["reason"].as_str().unwrap().contains("amount"),
-        "{input}"
+        status_text(&task).contains(MODEL_NAME),
+        "{}",
+        status_text(&task)
     );
-    let report_id = input["drift_report_id"]
+    let request = artifact_data(&task, "retraining-request").expect("the request artifact");
+    assert_eq!(request["model"], MODEL_NAME);
+    assert_eq!(request["requested_by"], "monitoring");
+    assert_eq!(request["request_id"], ledger[0].0.as_str());
+    assert_eq!(request["drift_report_attached"], true);
+    assert!(
+        request["reason"].as_str().unwrap().contains("amount"),
+        "{request}"
+    );
+    let report_id = request["drift_report_id"]
         .as_str()
         .expect("a drift report id")
         .to_owned();
-    // The drift report itself rides along as a data part.
-    let (name, report) = &parts[1];
-    assert_eq!(name.as_deref(), Some("drift-report"));
+    let report = artifact_data(&task, "drift-report").expect("the drift report rides along");
     assert_eq!(report["id"], report_id.as_str());
     assert_eq!(report["kind"], "drift");
     assert_eq!(
@@ -843,26 +729,13 @@ async fn drift_triggers_one_retraining_request_per_model_at_a_time() {
         report["report"]["current"]["prediction_log"].is_object(),
         "{report}"
     );
-    assert!(
-        report["report"]["result"]["columns"]
-            .as_array()
-            .unwrap()
-            .len()
-            >= 7
-    );
 
     // Several more rounds see the same drift; the open request stands.
     tokio::time::sleep(3 * INTERVAL).await;
-    assert_eq!(
-        orchestrator.received().len(),
-        1,
-        "one open request per model"
-    );
     let ledger = requests_in_ledger(&sys).await;
-    assert_eq!(ledger.len(), 1, "{ledger:?}");
+    assert_eq!(ledger.len(), 1, "one open request per model: {ledger:?}");
     assert!(ledger[0].1, "open: {ledger:?}");
-    assert_eq!(ledger[0].2, "TASK_STATE_WORKING", "{ledger:?}");
-    assert_eq!(ledger[0].3.as_deref(), Some(first.task_id.as_str()));
+    assert_eq!(ledger[0].2, "TASK_STATE_INPUT_REQUIRED", "{ledger:?}");
 
     // Asked directly, the skill returns the open request instead of sending.
     let task = completed(
@@ -874,38 +747,32 @@ async fn drift_triggers_one_retraining_request_per_model_at_a_time() {
     .await;
     let request = artifact_data(&task, "retraining-request").unwrap();
     assert_eq!(request["sent"], false, "{request}");
-    assert_eq!(request["request_id"], first.message.message_id);
+    assert_eq!(request["request_id"], ledger[0].0.as_str());
     assert_eq!(request["orchestrator"], "orchestrator");
-    assert_eq!(request["orchestrator_task_id"], first.task_id.as_str());
-    assert_eq!(orchestrator.received().len(), 1);
+    assert_eq!(request["orchestrator_task_id"], first_task.as_str());
+    assert_eq!(requests_in_ledger(&sys).await.len(), 1);
 
-    // Once the orchestrator's workflow ends, the next round asks again.
-    orchestrator.complete(&first.task_id);
-    let second = orchestrator
-        .wait_for(2, 2 * INTERVAL + Duration::from_secs(3))
-        .await;
-    assert_eq!(
-        second.message.message_id,
-        format!("monitoring:retrain:{MODEL_NAME}:2")
-    );
-    assert_ne!(second.task_id, first.task_id);
-    // The agent records the request once the orchestrator has answered.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let ledger = loop {
-        let ledger = requests_in_ledger(&sys).await;
-        if ledger.len() >= 2 || Instant::now() > deadline {
-            break ledger;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(ledger.len(), 2, "{ledger:?}");
+    // Once the orchestrator's task ends (here: canceled), the next round
+    // asks again.
+    sys.a2a("orchestrator")
+        .await
+        .cancel(&mlops_agent_kit::a2a::CancelTaskRequest {
+            id: first_task.clone(),
+            metadata: None,
+            tenant: None,
+        })
+        .await
+        .unwrap();
+    let ledger = ledger_with(&sys, 2, 2 * INTERVAL + Duration::from_secs(5)).await;
+    assert_eq!(ledger[1].0, format!("monitoring:retrain:{MODEL_NAME}:2"));
+    assert_ne!(ledger[1].3.as_deref(), Some(first_task.as_str()));
     assert!(
-        !ledger[0].1 && ledger[0].2 == "TASK_STATE_COMPLETED",
+        !ledger[0].1 && ledger[0].2 == "TASK_STATE_CANCELED",
         "{ledger:?}"
     );
     assert!(ledger[1].1, "{ledger:?}");
     tokio::time::sleep(INTERVAL).await;
-    assert_eq!(orchestrator.received().len(), 2);
+    assert_eq!(requests_in_ledger(&sys).await.len(), 2);
 
     let log = sys.log("monitoring");
     assert!(log.contains("drift scheduler round"), "rounds are logged");

@@ -15,7 +15,10 @@ async fn token_request(
 ) -> (u16, Value) {
     let mut body = format!("grant_type=client_credentials&audience={audience}");
     if let Some(scope) = scope {
-        body.push_str(&format!("&scope={}", scope.replace(' ', "+").replace(':', "%3A")));
+        body.push_str(&format!(
+            "&scope={}",
+            scope.replace(' ', "+").replace(':', "%3A")
+        ));
     }
     let response = reqwest::Client::new()
         .post(format!("{}/oauth/token", system.issuer))
@@ -27,7 +30,8 @@ async fn token_request(
         .unwrap();
     let status = response.status().as_u16();
     assert_eq!(
-        response.headers()["cache-control"], "no-store",
+        response.headers()["cache-control"],
+        "no-store",
         "token answers are never cached"
     );
     (status, response.json().await.unwrap())
@@ -55,17 +59,45 @@ async fn tokens_follow_the_access_matrix() {
     assert!(!claims.has_scope("registry:alias"));
 
     // Narrowing is allowed; widening is not.
-    let (status, body) =
-        token_request(&system, "training", &training, "registry", Some("registry:read")).await;
-    assert_eq!((status, body["scope"].as_str()), (200, Some("registry:read")));
-    let (status, body) =
-        token_request(&system, "training", &training, "registry", Some("registry:alias")).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")), "{body}");
+    let (status, body) = token_request(
+        &system,
+        "training",
+        &training,
+        "registry",
+        Some("registry:read"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["scope"].as_str()),
+        (200, Some("registry:read"))
+    );
+    let (status, body) = token_request(
+        &system,
+        "training",
+        &training,
+        "registry",
+        Some("registry:alias"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope")),
+        "{body}"
+    );
 
     // The matrix gives training nothing at the cluster server.
     let (status, body) = token_request(&system, "training", &training, "cluster", None).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")), "{body}");
-    assert!(body["error_description"].as_str().unwrap().contains("cluster"));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("cluster")
+    );
 
     // A2A: the orchestrator may call specialists, a specialist may not.
     let orchestrator = system.secrets.secret_for("orchestrator");
@@ -76,7 +108,10 @@ async fn tokens_follow_the_access_matrix() {
 
     // Wrong secrets and unknown clients.
     let (status, body) = token_request(&system, "training", &orchestrator, "registry", None).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
     let (status, _) = token_request(&system, "nobody", "x", "registry", None).await;
     assert_eq!(status, 401);
 

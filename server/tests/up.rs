@@ -34,9 +34,20 @@ fn free_port() -> u16 {
 }
 
 fn start(data_dir: &std::path::Path) -> Up {
+    start_with(data_dir, false)
+}
+
+/// `demo`: seed fraud-detector and run the traffic generator, as the
+/// README's run command does.
+fn start_with(data_dir: &std::path::Path, demo: bool) -> Up {
+    let mut command = Command::new(MLOPS);
+    command.arg("up");
+    if !demo {
+        command.arg("--no-demo");
+    }
     let mut up = Up {
-        child: Command::new(MLOPS)
-            .args(["up", "--no-demo", "--port", &free_port().to_string(), "--data-dir"])
+        child: command
+            .args(["--port", &free_port().to_string(), "--data-dir"])
             .arg(data_dir)
             .env_remove("DATABASE_URL")
             .stdout(Stdio::piped())
@@ -52,7 +63,8 @@ fn start(data_dir: &std::path::Path) -> Up {
             let _ = tx.send(line);
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(120);
+    // Seeding trains two models on a 2-core machine: give it time.
+    let deadline = Instant::now() + Duration::from_secs(if demo { 420 } else { 120 });
     loop {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
@@ -307,6 +319,129 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
     interrupt_and_wait(up);
     std::thread::sleep(Duration::from_millis(200));
     assert!(pids.iter().all(|p| !alive(*p)));
+}
+
+/// A token from `mlops token` for one MCP server.
+fn operator_token(data_dir: &std::path::Path, audience: &str, scope: &str) -> String {
+    let out = Command::new(MLOPS)
+        .args([
+            "token",
+            "--audience",
+            audience,
+            "--scope",
+            scope,
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn service_url(data_dir: &std::path::Path, kind: &str) -> String {
+    services(data_dir)
+        .iter()
+        .find(|s| s["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in services.json"))["url"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The demo as a user first sees it: within a minute of the ready line
+/// there are live predictions, per-version metrics in Prometheus and drift
+/// reports from the monitoring agent's schedule.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_seeds_the_demo_and_shows_live_numbers_within_a_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let up = start_with(&data_dir, true);
+    let ready = Instant::now();
+
+    let seeded: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data_dir.join("demo.json")).unwrap())
+            .unwrap();
+    assert_eq!(seeded["model"], "fraud-detector");
+    let traffic = service_url(&data_dir, "traffic");
+    let prometheus = service_url(&data_dir, "prometheus");
+    let drift_url = services(&data_dir)
+        .iter()
+        .find(|s| s["name"] == "mcp-drift")
+        .unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let drift_token = operator_token(&data_dir, "drift", "drift:read");
+    let config =
+        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+            drift_url,
+        )
+        .auth_header(drift_token);
+    let drift = rmcp::ServiceExt::serve(
+        (),
+        rmcp::transport::StreamableHttpClientTransport::from_config(config),
+    )
+    .await
+    .unwrap();
+
+    let (mut predictions, mut per_version, mut reports) = (0.0, 0.0, 0usize);
+    while ready.elapsed() < Duration::from_secs(60) {
+        let state: serde_json::Value = reqwest::get(format!("{traffic}/state"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        predictions = state["ok"].as_f64().unwrap_or(0.0);
+        let query: serde_json::Value = reqwest::get(format!(
+            "{prometheus}/api/v1/query?query=sum%20by%20(version)(mlops_router_requests_total%7Bmodel%3D%22fraud-detector%22%7D)"
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        per_version = query["data"]["result"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["metric"]["version"] == seeded["champion"].to_string().as_str())
+            .filter_map(|r| r["value"][1].as_str()?.parse::<f64>().ok())
+            .sum();
+        let listed = drift
+            .call_tool(
+                rmcp::model::CallToolRequestParams::new("list_reports").with_arguments(
+                    serde_json::json!({"model": "fraud-detector"})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                ),
+            )
+            .await
+            .unwrap();
+        reports = listed
+            .structured_content
+            .as_ref()
+            .and_then(|c| c["reports"].as_array().map(Vec::len))
+            .unwrap_or(0);
+        if predictions > 0.0 && per_version > 0.0 && reports > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    assert!(predictions > 0.0, "no live predictions within 60 s");
+    assert!(
+        per_version > 0.0,
+        "no per-version router metrics within 60 s"
+    );
+    assert!(reports > 0, "no drift report within 60 s");
+    drop(drift);
+    interrupt_and_wait(up);
 }
 
 #[test]

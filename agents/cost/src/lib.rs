@@ -133,7 +133,6 @@ impl Skills for CostAgent {
         input: Value,
         ctx: &SkillContext,
     ) -> Result<SkillOutcome, SkillError> {
-        let input = integral_numbers(input);
         match skill {
             ESTIMATE_TRAINING_COST => {
                 let request =
@@ -155,42 +154,6 @@ impl Skills for CostAgent {
     }
 }
 
-/// The largest integer an f64 holds exactly (2^53).
-const MAX_EXACT_INTEGER: f64 = 9_007_199_254_740_992.0;
-
-/// Turns whole-valued floats into integers, all through `value`.
-///
-/// Why: A2A data parts travel as protobuf `Struct`s, whose numbers are all
-/// doubles, so `{"memory_mb_required": 2000}` arrives as `2000.0` and an
-/// integer field would refuse it. A fractional value stays a float and is
-/// still refused where a whole number is required.
-fn integral_numbers(value: Value) -> Value {
-    match value {
-        Value::Number(number) => match number.as_f64() {
-            Some(f)
-                if number.is_f64()
-                    && f.is_finite()
-                    && f.fract() == 0.0
-                    && f.abs() <= MAX_EXACT_INTEGER =>
-            {
-                if f >= 0.0 {
-                    Value::from(f as u64)
-                } else {
-                    Value::from(f as i64)
-                }
-            }
-            _ => Value::Number(number),
-        },
-        Value::Array(items) => Value::Array(items.into_iter().map(integral_numbers).collect()),
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(key, value)| (key, integral_numbers(value)))
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,7 +166,7 @@ mod tests {
             "features": ["a", 1.5],
             "huge": 1e300,
         });
-        let normalized = integral_numbers(input);
+        let normalized = mlops_agent_kit::whole_numbers_as_integers(input);
         assert!(normalized["memory_mb_required"].is_u64());
         assert_eq!(normalized["hyperparameters"]["n_trees"], 8);
         assert_eq!(normalized["hyperparameters"]["l2"], -3);

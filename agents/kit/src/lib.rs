@@ -35,19 +35,19 @@ mod tokens;
 
 pub use contracts::{AgentDefinition, Phase, SKILL_CONTRACTS_EXTENSION, SkillContract, SkillInput};
 pub use events::TaskEvents;
+pub use mcp_pool::{McpCallError, McpCallRecord, McpEndpoints, McpPool};
 pub use metrics::TaskMetrics;
 pub use push_store::PgPushConfigStore;
 pub use runtime::{AgentEnv, serve_skills};
 pub use server::{AgentServer, RunningAgent, StoreChoice};
-pub use mcp_pool::{McpCallError, McpCallRecord, McpEndpoints, McpPool};
 pub use skill::{
-    Attachment, SkillArtifact, SkillContext, SkillError, SkillExecutor, SkillOutcome, Skills, parse_input,
-    whole_numbers_as_integers,
+    Attachment, SkillArtifact, SkillContext, SkillError, SkillExecutor, SkillOutcome, Skills,
+    parse_input, whole_numbers_as_integers,
 };
 pub use task_store::PgTaskStore;
 pub use tokens::ClientCredentialsTokenSource;
 
 /// Re-exported so agent crates use the same SDK versions as the kit.
 pub use a2a;
-pub use a2a_server;
 pub use a2a_client;
+pub use a2a_server;

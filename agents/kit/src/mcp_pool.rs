@@ -73,7 +73,9 @@ impl McpEndpoints {
                 .split_once('=')
                 .ok_or_else(|| format!("{pair:?} is not name=url"))?;
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!("MCP server {name:?}: {url:?} is not an http(s) URL"));
+                return Err(format!(
+                    "MCP server {name:?}: {url:?} is not an http(s) URL"
+                ));
             }
             map.insert(name.trim().to_owned(), url.trim().to_owned());
         }
@@ -325,8 +327,9 @@ mod tests {
 
     #[test]
     fn endpoints_parse_and_render() {
-        let e = McpEndpoints::parse("storage=http://127.0.0.1:1/mcp, quality=http://127.0.0.1:2/mcp")
-            .unwrap();
+        let e =
+            McpEndpoints::parse("storage=http://127.0.0.1:1/mcp, quality=http://127.0.0.1:2/mcp")
+                .unwrap();
         assert_eq!(e.get("storage"), Some("http://127.0.0.1:1/mcp"));
         assert_eq!(McpEndpoints::parse(&e.render()).unwrap(), e);
         assert!(McpEndpoints::parse("storage").is_err());

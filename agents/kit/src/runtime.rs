@@ -74,18 +74,21 @@ impl AgentEnv {
         let Some(path) = &self.config_file else {
             return Ok(T::default());
         };
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
     /// The other agents, from the registry file, with clients that present
     /// this agent's tokens.
     pub async fn agents(&self) -> Result<AgentDirectory, ClientError> {
-        let path = self.agent_registry.as_ref().ok_or_else(|| ClientError::Registry {
-            path: "MLOPS_AGENT_REGISTRY".into(),
-            reason: "not set".into(),
-        })?;
+        let path = self
+            .agent_registry
+            .as_ref()
+            .ok_or_else(|| ClientError::Registry {
+                path: "MLOPS_AGENT_REGISTRY".into(),
+                reason: "not set".into(),
+            })?;
         let registry = AgentRegistryFile::load(path)?;
         let (directory, errors) =
             AgentDirectory::discover(&registry, self.tokens.clone(), RetryPolicy::default()).await;

@@ -48,9 +48,9 @@ impl SkillOutcome {
         SkillOutcome {
             artifacts: vec![SkillArtifact {
                 name: name.to_owned(),
-                data: serde_json::to_value(data).unwrap_or_else(|e| {
-                    serde_json::json!({ "error": format!("unserializable artifact: {e}") })
-                }),
+                data: serde_json::to_value(data).unwrap_or_else(
+                    |e| serde_json::json!({ "error": format!("unserializable artifact: {e}") }),
+                ),
                 summary: summary.clone(),
             }],
             summary,
@@ -176,10 +176,10 @@ impl SkillContext {
     /// under `progress` (e.g. training metrics so far).
     pub fn progress_with(&self, text: impl AsRef<str>, detail: impl Serialize) {
         let detail = serde_json::to_value(detail).unwrap_or(Value::Null);
-        let _ = self.sender.send(
-            self.events
-                .working_with(text.as_ref(), HashMap::from([("progress".to_owned(), detail)])),
-        );
+        let _ = self.sender.send(self.events.working_with(
+            text.as_ref(),
+            HashMap::from([("progress".to_owned(), detail)]),
+        ));
     }
 
     /// An intermediate artifact, before the skill ends.
@@ -242,7 +242,9 @@ impl SkillContext {
     ) -> Result<T, SkillError> {
         let value = self.mcp(server, tool, args).await?;
         serde_json::from_value(value).map_err(|e| {
-            SkillError::failed(format!("{server}/{tool} answered in an unexpected shape: {e}"))
+            SkillError::failed(format!(
+                "{server}/{tool} answered in an unexpected shape: {e}"
+            ))
         })
     }
 }
@@ -364,7 +366,8 @@ impl<S: Skills> AgentExecutor for SkillExecutor<S> {
         let skills = self.skills.clone();
         let running = self.running.clone();
         let task_id = ctx.task_id.clone();
-        let span = tracing::info_span!("skill", agent = %self.definition.name, %skill, task = %task_id);
+        let span =
+            tracing::info_span!("skill", agent = %self.definition.name, %skill, task = %task_id);
         tokio::spawn(tracing::Instrument::instrument(
             async move {
                 let _ = sender.send(events.working(&format!("running {skill}")));
@@ -380,7 +383,9 @@ impl<S: Skills> AgentExecutor for SkillExecutor<S> {
                     Ok(outcome) => outcome,
                     Err(join) => {
                         tracing::error!(error = %join, "skill panicked");
-                        Err(SkillError::failed(format!("{skill} crashed; see the agent's log")))
+                        Err(SkillError::failed(format!(
+                            "{skill} crashed; see the agent's log"
+                        )))
                     }
                 };
                 match outcome {
@@ -443,7 +448,14 @@ impl<S: Skills> AgentExecutor for SkillExecutor<S> {
 pub fn whole_numbers_as_integers(value: Value) -> Value {
     match value {
         Value::Number(n) if n.is_f64() => match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+            // 2^53: the largest range where every integer is exact.
+            Some(f) if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => {
+                if f >= 0.0 {
+                    Value::from(f as u64)
+                } else {
+                    Value::from(f as i64)
+                }
+            }
             _ => Value::Number(n),
         },
         Value::Array(items) => {
@@ -464,7 +476,6 @@ fn tokio_stream_of(
 ) -> BoxStream<'static, Result<StreamResponse, A2AError>> {
     futures::stream::poll_fn(move |cx| receiver.poll_recv(cx).map(|item| item.map(Ok))).boxed()
 }
-
 
 #[cfg(test)]
 mod tests {

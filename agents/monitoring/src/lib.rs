@@ -181,7 +181,6 @@ impl Skills for MonitoringAgent {
         ctx: &SkillContext,
     ) -> Result<SkillOutcome, SkillError> {
         let config = &self.monitor.config;
-        let input = whole_numbers(input);
         match skill {
             MONITOR_MODEL_PERFORMANCE => performance::run(ctx, config, parse_input(input)?).await,
             DETECT_DRIFT => drift::run(ctx, config, parse_input(input)?).await,
@@ -198,33 +197,6 @@ impl Skills for MonitoringAgent {
     }
 }
 
-/// The A2A SDK carries data parts as protobuf `Value`s, whose numbers are
-/// doubles: a client's `10` arrives as `10.0`, which serde refuses for an
-/// integer field. Integral numbers within f64's exact range are made
-/// integers again; float fields accept integers, so nothing else changes.
-fn whole_numbers(value: Value) -> Value {
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-    match value {
-        Value::Number(n) if n.is_f64() => match n.as_f64() {
-            Some(x) if x.fract() == 0.0 && x.abs() <= EXACT => {
-                if x >= 0.0 {
-                    Value::from(x as u64)
-                } else {
-                    Value::from(x as i64)
-                }
-            }
-            _ => Value::Number(n),
-        },
-        Value::Array(items) => Value::Array(items.into_iter().map(whole_numbers).collect()),
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (k, whole_numbers(v)))
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,7 +206,7 @@ mod tests {
         let input =
             serde_json::json!({"window_seconds": 60.0, "rate": 0.5, "n": [-3.0, 2.5], "s": "10.0"});
         assert_eq!(
-            whole_numbers(input),
+            mlops_agent_kit::whole_numbers_as_integers(input),
             serde_json::json!({"window_seconds": 60, "rate": 0.5, "n": [-3, 2.5], "s": "10.0"})
         );
     }

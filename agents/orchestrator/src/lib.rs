@@ -118,7 +118,11 @@ impl OrchestratorAgent {
             &format!("retraining of {model} requested: {}", request.reason),
         );
         if let Some(report) = report {
-            ctx.artifact("drift-report", &report.data, "the drift report behind the request");
+            ctx.artifact(
+                "drift-report",
+                &report.data,
+                "the drift report behind the request",
+            );
         }
         if let Some(evidence) = &request.evidence {
             ctx.artifact("drift-evidence", evidence, "the requester's evidence");

@@ -92,7 +92,10 @@ impl ClientSecrets {
 
     /// The secret of `client_id`.
     pub fn secret_for(&self, client_id: &str) -> String {
-        let tag = hmac::sign(&self.key, format!("mlops-service-client:{client_id}").as_bytes());
+        let tag = hmac::sign(
+            &self.key,
+            format!("mlops-service-client:{client_id}").as_bytes(),
+        );
         URL_SAFE_NO_PAD.encode(tag.as_ref())
     }
 

@@ -30,9 +30,7 @@ pub struct Deployment {
 
 /// A dataset version: the training data a deployed version is compared
 /// against for drift.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetReference {
     /// Dataset name, e.g. "transactions".

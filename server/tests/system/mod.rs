@@ -104,10 +104,9 @@ impl System {
         let dir = tempfile::tempdir().expect("a temp dir");
         std::fs::create_dir_all(dir.path().join("logs")).unwrap();
         std::fs::create_dir_all(dir.path().join("objects")).unwrap();
-        let key = SigningKey::load_or_create(
-            &dir.path().join("keys").join("service-signing-key.pem"),
-        )
-        .unwrap();
+        let key =
+            SigningKey::load_or_create(&dir.path().join("keys").join("service-signing-key.pem"))
+                .unwrap();
         let secrets =
             ClientSecrets::load_or_create(&dir.path().join("keys").join("service-clients.key"))
                 .unwrap();
@@ -136,7 +135,12 @@ impl System {
         system.issuer = format!("http://127.0.0.1:{port}");
         let mut serve = system.command("control-plane");
         serve
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
             .arg(system.dir.path())
             .env("MLOPS_PUBLIC_URL", &system.issuer);
         let issuer = system.issuer.clone();
@@ -162,10 +166,16 @@ impl System {
         }
 
         // Ports first: the registry file lists every agent before any starts.
-        let ports: Vec<(String, u16)> = spec.agents.iter().map(|a| (a.clone(), free_port())).collect();
+        let ports: Vec<(String, u16)> = spec
+            .agents
+            .iter()
+            .map(|a| (a.clone(), free_port()))
+            .collect();
         let mut registry = String::from("agents:\n");
         for (name, port) in &ports {
-            registry.push_str(&format!("  - name: {name}\n    url: http://127.0.0.1:{port}\n"));
+            registry.push_str(&format!(
+                "  - name: {name}\n    url: http://127.0.0.1:{port}\n"
+            ));
         }
         for (name, url) in &spec.registry_extra {
             registry.push_str(&format!("  - name: {name}\n    url: {url}\n"));
@@ -213,9 +223,7 @@ impl System {
     async fn spawn(&mut self, name: &str, mut command: Command, base: &str) {
         let log = self.dir.path().join("logs").join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
-        command
-            .stdout(file.try_clone().unwrap())
-            .stderr(file);
+        command.stdout(file.try_clone().unwrap()).stderr(file);
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
@@ -367,12 +375,16 @@ pub fn status_text(task: &Task) -> String {
 
 /// The JSON data part of the artifact named `name`.
 pub fn artifact_data(task: &Task, name: &str) -> Option<Value> {
-    task.artifacts.as_ref()?.iter().find(|a| a.name.as_deref() == Some(name)).and_then(|a| {
-        a.parts.iter().find_map(|p| match &p.content {
-            mlops_agent_kit::a2a::PartContent::Data(v) => Some(v.clone()),
-            _ => None,
+    task.artifacts
+        .as_ref()?
+        .iter()
+        .find(|a| a.name.as_deref() == Some(name))
+        .and_then(|a| {
+            a.parts.iter().find_map(|p| match &p.content {
+                mlops_agent_kit::a2a::PartContent::Data(v) => Some(v.clone()),
+                _ => None,
+            })
         })
-    })
 }
 
 fn tail(path: &Path) -> String {
@@ -413,7 +425,10 @@ impl System {
     /// (streaming, JSON-RPC) and returns its `RESULT` object: `state`,
     /// `status_text`, `progress` (working lines) and `artifacts` by name.
     pub async fn python_skill(&self, agent: &str, skill: &str, input: Value) -> Value {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/a2a_skill_client.py");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/interop/a2a_skill_client.py"
+        );
         let url = self.agents[agent].clone();
         let token = self.mint(
             "orchestrator",
