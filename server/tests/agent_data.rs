@@ -73,7 +73,7 @@ fn completed(task: &Task, name: &str) -> Value {
 /// An artifact's data, with whole numbers as integers again (the wire's
 /// `Struct` carries only doubles).
 fn artifact(task: &Task, name: &str) -> Option<Value> {
-    artifact_data(task, name).map(mlops_agent_data::whole_numbers_as_integers)
+    artifact_data(task, name).map(mlops_agent_kit::whole_numbers_as_integers)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

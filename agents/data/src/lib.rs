@@ -110,7 +110,6 @@ impl Skills for DataAgent {
         input: Value,
         ctx: &SkillContext,
     ) -> Result<SkillOutcome, SkillError> {
-        let input = whole_numbers_as_integers(input);
         match skill {
             INGEST_DATA => ingest::run(&self.config, input, ctx).await,
             VALIDATE_DATA => validate::run(&self.config, input, ctx).await,
@@ -122,37 +121,10 @@ impl Skills for DataAgent {
     }
 }
 
-/// Largest magnitude below which every integer is exactly a double.
-const MAX_EXACT_DOUBLE: f64 = 9_007_199_254_740_992.0;
-
-/// Inputs travel as protobuf `Struct`s, which know only doubles: a seed of
-/// 42 arrives as 42.0. Whole doubles become integers again before parsing,
-/// so integer fields accept them; a fraction such as 4.5 stays a float and
-/// an integer field still refuses it.
-pub fn whole_numbers_as_integers(value: Value) -> Value {
-    match value {
-        Value::Number(n) => match n.as_f64() {
-            Some(x) if n.is_f64() && x.fract() == 0.0 && x.abs() <= MAX_EXACT_DOUBLE => {
-                Value::from(x as i64)
-            }
-            _ => Value::Number(n),
-        },
-        Value::Array(items) => {
-            Value::Array(items.into_iter().map(whole_numbers_as_integers).collect())
-        }
-        Value::Object(fields) => Value::Object(
-            fields
-                .into_iter()
-                .map(|(k, v)| (k, whole_numbers_as_integers(v)))
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mlops_agent_kit::whole_numbers_as_integers;
 
     #[test]
     fn whole_doubles_from_the_wire_parse_as_integers() {

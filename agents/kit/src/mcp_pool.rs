@@ -324,6 +324,35 @@ impl McpPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::ClientError;
+
+    /// A token source that fails the test if anyone asks it.
+    struct NoTokens;
+
+    #[async_trait::async_trait]
+    impl TokenSource for NoTokens {
+        async fn token(&self, audience: &str) -> Result<String, ClientError> {
+            panic!("a token for {audience} was requested")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_the_matrix_forbids_is_never_made() {
+        let mut endpoints = McpEndpoints::default();
+        // Nothing listens there: reaching it would fail differently.
+        endpoints.insert("cluster", "http://127.0.0.1:9/mcp");
+        let pool = McpPool::new("training", endpoints, Arc::new(NoTokens));
+        assert!(!pool.may_call("cluster"));
+        let (result, record) = pool
+            .call_recorded("cluster", "set_traffic_split", serde_json::json!({}))
+            .await;
+        assert!(
+            matches!(result, Err(McpCallError::Forbidden { .. })),
+            "{result:?}"
+        );
+        assert!(!record.ok);
+        assert!(record.error.unwrap().contains("access matrix"));
+    }
 
     #[test]
     fn endpoints_parse_and_render() {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use mlops_agent_kit::a2a::{
     GetTaskRequest, Message, Part, Role, SendMessageConfiguration, SendMessageRequest,
-    SendMessageResponse, Task,
+    SendMessageResponse, Task, TaskState,
 };
 use mlops_agent_kit::client::{AgentClient, MintingTokenSource, RetryPolicy};
 use mlops_mcp_kit::test_support::client as mcp_client;
@@ -339,7 +339,7 @@ pub async fn send_skill(client: &AgentClient, skill: &str, input: Value) -> Task
     }
 }
 
-/// Polls `GetTask` until the task ends.
+/// Polls `GetTask` until the task ends or waits for input.
 pub async fn wait_terminal(client: &AgentClient, task_id: &str, timeout: Duration) -> Task {
     let started = Instant::now();
     loop {
@@ -351,7 +351,13 @@ pub async fn wait_terminal(client: &AgentClient, task_id: &str, timeout: Duratio
             })
             .await
             .expect("GetTask");
-        if task.status.state.is_terminal() {
+        // Ended, or interrupted until someone answers.
+        if task.status.state.is_terminal()
+            || matches!(
+                task.status.state,
+                TaskState::InputRequired | TaskState::AuthRequired
+            )
+        {
             return task;
         }
         assert!(
