@@ -73,6 +73,12 @@ enum Command {
         after_help = "Example:\n  MLOPS_TRAFFIC_ADMIN_TOKEN=… mlops traffic --router-url http://127.0.0.1:9100 --listen 127.0.0.1:9300"
     )]
     Traffic(TrafficArgs),
+    /// The demo's controls, for a running `mlops up`: drift in the traffic,
+    /// and the faulty candidate as a canary.
+    #[command(
+        after_help = "Examples:\n  mlops demo drift on\n  mlops demo faulty-canary --weight 20"
+    )]
+    Demo(DemoArgs),
     /// Show what `mlops up` is running.
     #[command(after_help = "Example:\n  mlops status --services")]
     Status(StatusArgs),
@@ -245,6 +251,30 @@ pub struct TrafficArgs {
 }
 
 #[derive(Args)]
+pub struct DemoArgs {
+    #[arg(long, env = "MLOPS_DATA_DIR", default_value = ".mlops", global = true)]
+    pub data_dir: PathBuf,
+    #[command(subcommand)]
+    pub action: DemoAction,
+}
+
+#[derive(Subcommand)]
+pub enum DemoAction {
+    /// Switch the traffic generator's drift on or off.
+    Drift {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Start the demo's faulty version as a canary beside the champion,
+    /// through the deployment agent.
+    FaultyCanary {
+        /// Percent of traffic the canary takes, 1-99.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(1..=99))]
+        weight: u8,
+    },
+}
+
+#[derive(Args)]
 pub struct TokenArgs {
     #[arg(long, env = "MLOPS_DATA_DIR", default_value = ".mlops")]
     pub data_dir: PathBuf,
@@ -354,6 +384,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init("info");
             crate::demo::traffic(args).await
         }
+        Command::Demo(args) => crate::demo::control(args).await,
         Command::Token(args) => token(args),
         Command::Status(args) => status(args),
     }

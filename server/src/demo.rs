@@ -31,6 +31,68 @@ pub fn agent_config(agent: &str) -> Option<&'static str> {
     }
 }
 
+/// `mlops demo …`: the demo's controls against a running `mlops up`.
+pub async fn control(args: crate::cli::DemoArgs) -> anyhow::Result<()> {
+    let data_dir = args.data_dir.as_path();
+    let seeded: SeededDemo = serde_json::from_str(
+        &std::fs::read_to_string(seeded_path(data_dir)).with_context(|| {
+            format!(
+                "no demo in {}: is `mlops up` (without --no-demo) running there?",
+                data_dir.display()
+            )
+        })?,
+    )?;
+    match args.action {
+        crate::cli::DemoAction::Drift { state } => {
+            let traffic = crate::services::read(data_dir)?
+                .into_iter()
+                .find(|s| s.kind == crate::services::ServiceKind::Traffic)
+                .context("the traffic generator is not running")?;
+            let token = std::fs::read_to_string(data_dir.join("keys").join("traffic-admin-token"))
+                .context("reading the traffic generator's admin token")?;
+            let response = reqwest::Client::new()
+                .put(format!("{}/controls", traffic.url))
+                .bearer_auth(token.trim())
+                .json(&serde_json::json!({ "drift": state == "on" }))
+                .send()
+                .await?;
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            anyhow::ensure!(
+                status.is_success(),
+                "the traffic generator said {status}: {body}"
+            );
+            println!("drift {state}: {body}");
+        }
+        crate::cli::DemoAction::FaultyCanary { weight } => {
+            let operator = Operator {
+                key: SigningKey::load_or_create(&crate::control_plane::signing_key_path(data_dir))?,
+                issuer: crate::control_plane::recorded_issuer(data_dir)?,
+                mcp_urls: McpEndpoints::default(),
+            };
+            let agents = operator.agents(data_dir).await?;
+            let canary = operator
+                .run_skill(
+                    &agents,
+                    "deployment",
+                    "deploy-canary",
+                    serde_json::json!({
+                        "model": seeded.model,
+                        "version": seeded.faulty,
+                        "weight": weight,
+                    }),
+                    "canary",
+                )
+                .await?;
+            println!(
+                "v{} takes {weight}% of {}'s traffic beside the champion: {}",
+                seeded.faulty, seeded.model, canary["serving"]["split"]
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `mlops traffic`: runs the traffic generator until SIGINT or SIGTERM.
 pub async fn traffic(args: crate::cli::TrafficArgs) -> anyhow::Result<()> {
     let mut config =

@@ -441,7 +441,47 @@ async fn up_seeds_the_demo_and_shows_live_numbers_within_a_minute() {
     );
     assert!(reports > 0, "no drift report within 60 s");
     drop(drift);
+
+    // The demo's controls: drift in the traffic, and the faulty version
+    // as a canary, which then fails on a share of real requests.
+    let demo = |args: &[&str]| {
+        let out = Command::new(MLOPS)
+            .arg("demo")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mlops demo {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(demo(&["drift", "on"]).contains("\"drift\":true"));
+    let errors_before = traffic_errors(&traffic).await;
+    let said = demo(&["faulty-canary", "--weight", "30"]);
+    assert!(said.contains(&format!("v{}", seeded["faulty"])), "{said}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while traffic_errors(&traffic).await <= errors_before {
+        assert!(
+            Instant::now() < deadline,
+            "the faulty canary never failed a request"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     interrupt_and_wait(up);
+}
+
+async fn traffic_errors(traffic: &str) -> f64 {
+    let state: serde_json::Value = reqwest::get(format!("{traffic}/state"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    state["errors"].as_f64().unwrap_or(0.0)
 }
 
 #[test]

@@ -142,6 +142,28 @@ async fn missing_invalid_expired_and_wrong_audience_tokens_get_401() {
         "{reply}"
     );
 
+    // A valid token for this agent without `a2a:invoke` may not call it.
+    let unscoped = issuer
+        .key
+        .mint(
+            common::ISSUER,
+            &mlops_service_auth::TokenRequest::new(
+                "data",
+                "echo",
+                vec![],
+                std::time::Duration::from_secs(60),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+        .0;
+    let (status, reply) = jsonrpc_raw(url, Some(&unscoped), body.clone()).await;
+    assert_eq!(status, 403, "no a2a:invoke: {reply}");
+    assert!(
+        reply["detail"].as_str().unwrap().contains("a2a:invoke"),
+        "{reply}"
+    );
+
     // The REST binding is guarded the same way; the card stays public.
     let rest = reqwest::Client::new()
         .get(format!("{url}/a2a/rest/tasks"))

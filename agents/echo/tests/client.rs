@@ -152,7 +152,7 @@ async fn an_agent_that_goes_down_is_retried_then_the_breaker_opens() {
         issuer.key.clone(),
         ISSUER,
         "orchestrator",
-        vec![],
+        vec![Scope::parse("a2a:invoke").unwrap()],
     ));
     let (directory, errors) = AgentDirectory::discover(&registry, tokens, fast_policy()).await;
     assert!(errors.is_empty());

@@ -18,13 +18,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{
-    Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type,
-    UInt32Type, UInt64Type,
-};
-use arrow_array::{Array, ArrowPrimitiveType, RecordBatch};
-use arrow_schema::DataType;
+use arrow_array::{Array, RecordBatch};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
@@ -322,94 +316,26 @@ fn column<'a>(
         })
 }
 
-fn primitive<T: ArrowPrimitiveType>(
-    array: &dyn Array,
-    convert: impl Fn(T::Native) -> f64,
-) -> Option<Vec<Option<f64>>> {
-    array
-        .as_primitive_opt::<T>()
-        .map(|a| a.iter().map(|v| v.map(&convert)).collect())
+/// The drift server's readers of columns, so the agent and the server
+/// agree on what a column's values are.
+fn unfit(error: mlops_mcp_kit::ToolError) -> ScoreError {
+    ScoreError::Unfit(error.to_string())
 }
 
 /// A numeric or Boolean column as f64; nulls, NaN and ±∞ become missing.
 fn numbers(array: &dyn Array, name: &str) -> Result<Vec<Option<f64>>, ScoreError> {
-    let values = match array.data_type() {
-        DataType::Float64 => primitive::<Float64Type>(array, |v| v),
-        DataType::Float32 => primitive::<Float32Type>(array, f64::from),
-        DataType::Int64 => primitive::<Int64Type>(array, |v| v as f64),
-        DataType::Int32 => primitive::<Int32Type>(array, f64::from),
-        DataType::Int16 => primitive::<Int16Type>(array, f64::from),
-        DataType::Int8 => primitive::<Int8Type>(array, f64::from),
-        DataType::UInt64 => primitive::<UInt64Type>(array, |v| v as f64),
-        DataType::UInt32 => primitive::<UInt32Type>(array, f64::from),
-        DataType::UInt16 => primitive::<UInt16Type>(array, f64::from),
-        DataType::UInt8 => primitive::<UInt8Type>(array, f64::from),
-        DataType::Boolean => array.as_boolean_opt().map(|a| {
-            a.iter()
-                .map(|v| v.map(|b| f64::from(u8::from(b))))
-                .collect()
-        }),
-        _ => None,
-    };
-    let values = values.ok_or_else(|| {
-        ScoreError::Unfit(format!(
-            "column {name:?} holds {} values; the model needs numbers",
-            array.data_type()
-        ))
-    })?;
-    Ok(values
-        .into_iter()
-        .map(|v| v.filter(|x| x.is_finite()))
-        .collect())
+    mlops_mcp_drift::evaluation::numbers(array, &format!("column {name:?}")).map_err(unfit)
 }
 
 /// Class labels: integers, Booleans, or whole-valued floats.
 fn class_labels(array: &dyn Array, name: &str) -> Result<Vec<Option<i64>>, ScoreError> {
-    numbers(array, name)?
-        .into_iter()
-        .enumerate()
-        .map(|(row, value)| match value {
-            None => Ok(None),
-            Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => Ok(Some(x as i64)),
-            Some(x) => Err(ScoreError::Unfit(format!(
-                "label column {name:?} has {x} at row {row}; class labels must be whole numbers"
-            ))),
-        })
-        .collect()
+    mlops_mcp_drift::evaluation::labels(array, &format!("label column {name:?}")).map_err(unfit)
 }
 
 /// Group names: strings as they are; integers and Booleans as text.
 fn group_names(array: &dyn Array, name: &str) -> Result<Vec<Option<String>>, ScoreError> {
-    if let Some(s) = array.as_string_opt::<i32>() {
-        return Ok(s.iter().map(|v| v.map(str::to_owned)).collect());
-    }
-    if let Some(s) = array.as_string_opt::<i64>() {
-        return Ok(s.iter().map(|v| v.map(str::to_owned)).collect());
-    }
-    if let Some(s) = array.as_string_view_opt() {
-        return Ok(s.iter().map(|v| v.map(str::to_owned)).collect());
-    }
-    if let Some(b) = array.as_boolean_opt() {
-        return Ok(b.iter().map(|v| v.map(|b| b.to_string())).collect());
-    }
-    let values = numbers(array, name).map_err(|_| {
-        ScoreError::Unfit(format!(
-            "protected attribute column {name:?} holds {} values; groups must be strings, integers or Booleans",
-            array.data_type()
-        ))
-    })?;
-    Ok(values
-        .into_iter()
-        .map(|v| {
-            v.map(|x| {
-                if x.fract() == 0.0 {
-                    format!("{x:.0}")
-                } else {
-                    x.to_string()
-                }
-            })
-        })
-        .collect())
+    mlops_mcp_drift::evaluation::groups(array, &format!("protected attribute column {name:?}"))
+        .map_err(unfit)
 }
 
 #[cfg(test)]
@@ -507,7 +433,7 @@ mod tests {
         ]);
         let err = score(&model(), &data(text_feature), None).unwrap_err();
         assert!(
-            matches!(&err, ScoreError::Unfit(m) if m.contains("needs numbers")),
+            matches!(&err, ScoreError::Unfit(m) if m.contains("column \"x\"") && m.contains("must be numeric")),
             "{err:?}"
         );
         let fractional = batch(vec![

@@ -92,7 +92,7 @@
 //! routers write. Feature columns (not starting with `_`) are compared.
 
 mod columns;
-mod evaluation;
+pub mod evaluation;
 pub mod kolmogorov;
 pub mod prediction_log;
 mod radix;
