@@ -306,7 +306,15 @@ impl<S: Skills> AgentExecutor for SkillExecutor<S> {
     ) -> BoxStream<'static, Result<StreamResponse, A2AError>> {
         let events = TaskEvents::new(ctx.task_id.clone(), ctx.context_id.clone());
         let (sender, receiver) = mpsc::unbounded_channel();
-        let _ = sender.send(events.submitted(ctx.stored_task.as_ref(), ctx.message.as_ref()));
+        // An answer to a task waiting for input resumes it; only a new task
+        // is announced as submitted.
+        let resuming = ctx
+            .stored_task
+            .as_ref()
+            .is_some_and(|t| t.status.state == a2a::TaskState::InputRequired);
+        if !resuming {
+            let _ = sender.send(events.submitted(ctx.stored_task.as_ref(), ctx.message.as_ref()));
+        }
 
         let terminal = ctx
             .stored_task
