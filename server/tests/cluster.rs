@@ -318,17 +318,28 @@ async fn crashed_replicas_come_back_and_restarts_roll() {
     unsafe {
         libc::kill(pid as i32, libc::SIGKILL);
     }
-    // The reconciler notices and starts a replacement.
-    f.cluster.reconcile_all().await;
-    let status = ok(&call(
-        &deployer,
-        "get_deployment_status",
-        json!({"model": "fraud-detector"}),
-    )
-    .await);
-    let replica = &status["models"][0]["runtime"]["versions"][0]["replicas"][0];
-    assert_ne!(replica["pid"].as_u64().unwrap(), pid);
-    assert_eq!(replica["ready"], true);
+    // The reconciler notices and starts a replacement. SIGKILL lands
+    // asynchronously: a pass that runs before the process is gone sees it
+    // alive, so passes repeat until the replacement shows.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        f.cluster.reconcile_all().await;
+        let status = ok(&call(
+            &deployer,
+            "get_deployment_status",
+            json!({"model": "fraud-detector"}),
+        )
+        .await);
+        let replica = &status["models"][0]["runtime"]["versions"][0]["replicas"][0];
+        if replica["pid"].as_u64().is_some_and(|p| p != pid) && replica["ready"] == true {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ready replacement for the killed replica: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(f.predict(&endpoint, json!([[1.0, 1.0]])).await.0, 200);
 
     // A rolling restart replaces the replica and keeps the endpoint.
