@@ -646,17 +646,28 @@ async fn ledger_with(
     }
 }
 
-/// A task of the orchestrator, as its owner answers `GetTask`.
+/// A task of the orchestrator once it has stopped working on it (the
+/// request is recorded as soon as the orchestrator accepts it, before its
+/// skill has run).
 async fn orchestrator_task(sys: &System, task_id: &str) -> Task {
-    sys.a2a("orchestrator")
-        .await
-        .get(&mlops_agent_kit::a2a::GetTaskRequest {
-            id: task_id.to_owned(),
-            history_length: None,
-            tenant: None,
-        })
-        .await
-        .unwrap()
+    let client = sys.a2a("orchestrator").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let task = client
+            .get(&mlops_agent_kit::a2a::GetTaskRequest {
+                id: task_id.to_owned(),
+                history_length: None,
+                tenant: None,
+            })
+            .await
+            .unwrap();
+        if !matches!(task.status.state, TaskState::Submitted | TaskState::Working)
+            || Instant::now() > deadline
+        {
+            return task;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
