@@ -62,12 +62,11 @@ pub async fn run(args: NamedArgs) -> anyhow::Result<()> {
         }
         mlops_agent_cost::NAME => serve(mlops_agent_cost::CostAgent::new(&env)?, &env, &args).await,
         mlops_agent_orchestrator::NAME => {
-            serve(
-                mlops_agent_orchestrator::OrchestratorAgent::new(&env)?,
-                &env,
-                &args,
-            )
-            .await
+            let running =
+                mlops_agent_orchestrator::serve(&env, args.listen, args.public_url.clone()).await?;
+            println!("listening {}", running.base_url());
+            running.serve_until(shutdown_signal()).await;
+            Ok(())
         }
         other => bail!("agent {other:?} is listed but not wired"),
     }

@@ -27,6 +27,9 @@ pub fn agent_config(agent: &str) -> Option<&'static str> {
     match agent {
         // Drift is checked every 30 s so the dashboards move within a minute.
         "monitoring" => Some("interval_seconds: 30\n"),
+        // The demo's traffic is light (5 requests a second): short canary
+        // windows that still see enough requests to judge.
+        "orchestrator" => Some("canary:\n  analysis_seconds: 20\n  min_requests: 5\n"),
         _ => None,
     }
 }

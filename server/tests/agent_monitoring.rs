@@ -678,7 +678,16 @@ async fn drift_triggers_one_retraining_request_per_model_at_a_time() {
     // `handle-retraining` skill.
     let sys = System::builder()
         .mcp(&["drift", "cluster"])
-        .agents(&["monitoring", "orchestrator"])
+        // The orchestrator plans retraining from these agents' cards; the
+        // request stops at its first gate, so they do no work here.
+        .agents(&[
+            "monitoring",
+            "data",
+            "training",
+            "validation",
+            "deployment",
+            "orchestrator",
+        ])
         .agent_config(
             "monitoring",
             &format!(

@@ -1,95 +1,15 @@
 //! `mlops up` as a user runs it: real processes, real Postgres, Ctrl-C.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod supervised;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mlops_service_auth::{JwksSource, TokenVerifier};
 
-const MLOPS: &str = env!("CARGO_BIN_EXE_mlops");
-
-struct Up {
-    child: std::process::Child,
-    url: String,
-}
-
-/// A supervisor left running by a failed assertion is stopped, not leaked.
-impl Drop for Up {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            unsafe {
-                libc::kill(self.child.id() as i32, libc::SIGINT);
-            }
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(data_dir: &std::path::Path) -> Up {
-    start_with(data_dir, false)
-}
-
-/// `demo`: seed fraud-detector and run the traffic generator, as the
-/// README's run command does.
-fn start_with(data_dir: &std::path::Path, demo: bool) -> Up {
-    let mut command = Command::new(MLOPS);
-    command.arg("up");
-    if !demo {
-        command.arg("--no-demo");
-    }
-    let mut up = Up {
-        child: command
-            .args(["--port", &free_port().to_string(), "--data-dir"])
-            .arg(data_dir)
-            .env_remove("DATABASE_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-        url: String::new(),
-    };
-    let stdout = up.child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    // Seeding trains two models on a 2-core machine: give it time.
-    let deadline = Instant::now() + Duration::from_secs(if demo { 420 } else { 120 });
-    loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("mlops up printed no ready line in time");
-        if let Some(rest) = line.strip_prefix("✔ mlops is ready at ") {
-            up.url = rest.split_whitespace().next().unwrap().to_owned();
-            return up;
-        }
-    }
-}
-
-fn interrupt_and_wait(mut up: Up) {
-    unsafe {
-        libc::kill(up.child.id() as i32, libc::SIGINT);
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Some(status) = up.child.try_wait().unwrap() {
-            assert!(status.success(), "mlops up exited with {status}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("mlops up did not stop within 30s of Ctrl-C");
-}
+use supervised::{
+    MLOPS, alive, interrupt_and_wait, operator_token, service_url, services, start, start_with,
+};
 
 /// The key id the control plane at `url` publishes.
 async fn signing_kid(url: &str) -> serde_json::Value {
@@ -100,15 +20,6 @@ async fn signing_kid(url: &str) -> serde_json::Value {
         .await
         .unwrap();
     jwks["keys"][0]["kid"].clone()
-}
-
-fn alive(pid: u32) -> bool {
-    unsafe { libc::kill(pid as i32, 0) == 0 }
-}
-
-fn services(data_dir: &std::path::Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(data_dir.join("services.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -319,38 +230,6 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
     interrupt_and_wait(up);
     std::thread::sleep(Duration::from_millis(200));
     assert!(pids.iter().all(|p| !alive(*p)));
-}
-
-/// A token from `mlops token` for one MCP server.
-fn operator_token(data_dir: &std::path::Path, audience: &str, scope: &str) -> String {
-    let out = Command::new(MLOPS)
-        .args([
-            "token",
-            "--audience",
-            audience,
-            "--scope",
-            scope,
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn service_url(data_dir: &std::path::Path, kind: &str) -> String {
-    services(data_dir)
-        .iter()
-        .find(|s| s["kind"] == kind)
-        .unwrap_or_else(|| panic!("no {kind} in services.json"))["url"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// The demo as a user first sees it: within a minute of the ready line

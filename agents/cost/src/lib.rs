@@ -24,8 +24,8 @@ mod trainer_jobs;
 
 use async_trait::async_trait;
 use mlops_agent_kit::{
-    AgentDefinition, AgentEnv, Phase, SkillContext, SkillContract, SkillError, SkillOutcome,
-    Skills, parse_input,
+    Action, AgentDefinition, AgentEnv, Phase, SkillContext, SkillContract, SkillError,
+    SkillOutcome, Skills, parse_input,
 };
 use serde_json::Value;
 
@@ -76,6 +76,7 @@ pub fn definition() -> AgentDefinition {
                  Artifact: instance-recommendation.",
                 Phase::Train,
             )
+            .with_action(Action::RecommendResources)
             .with_tags(&["cost", "capacity", "out-of-memory"]),
             SkillContract::new::<ReportSpendInput, SpendReport>(
                 REPORT_SPEND,

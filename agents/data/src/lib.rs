@@ -22,7 +22,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mlops_agent_kit::{
-    AgentDefinition, AgentEnv, Phase, SkillContext, SkillContract, SkillError, SkillOutcome, Skills,
+    Action, AgentDefinition, AgentEnv, Phase, SkillContext, SkillContract, SkillError,
+    SkillOutcome, Skills,
 };
 use serde_json::Value;
 
@@ -51,6 +52,7 @@ pub fn definition() -> AgentDefinition {
                  `<dataset>-train` and `<dataset>-holdout`. Reports row counts of every step.",
                 Phase::DataCheck,
             )
+            .with_action(Action::IngestData)
             .with_tags(&["data", "ingest", "dataset"])
             .with_examples(&[
                 r#"{"source":{"kind":"demo","seed":42,"rows":5000},"dataset":"transactions","holdout_fraction":0.2,"split_seed":1}"#,
@@ -65,6 +67,7 @@ pub fn definition() -> AgentDefinition {
                  evidence; on success reports every expectation's result.",
                 Phase::DataCheck,
             )
+            .with_action(Action::ValidateData)
             .with_tags(&["data", "quality", "validation"]),
             SkillContract::new::<version::VersionInput, version::VersionedDataset>(
                 VERSION_DATASET,

@@ -36,8 +36,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mlops_agent_kit::{
-    AgentDefinition, AgentEnv, Phase, SkillContext, SkillContract, SkillError, SkillOutcome,
-    Skills, parse_input,
+    Action, AgentDefinition, AgentEnv, Phase, SkillContext, SkillContract, SkillError,
+    SkillOutcome, Skills, parse_input,
 };
 use serde_json::Value;
 use tokio::sync::OwnedMutexGuard;
@@ -64,6 +64,7 @@ pub fn definition() -> AgentDefinition {
                  rest. Fails when the model has no champion (promote a first version instead).",
                 Phase::Deploy,
             )
+            .with_action(Action::StartCanary)
             .with_tags(&["deploy", "canary", "traffic"])
             .with_examples(&[r#"{"model": "fraud-detector", "version": 2, "weight": 10}"#]),
             SkillContract::new::<SetTrafficWeightInput, CanaryOutcome>(
@@ -73,6 +74,7 @@ pub fn definition() -> AgentDefinition {
                  the rest.",
                 Phase::Deploy,
             )
+            .with_action(Action::SetWeight)
             .with_tags(&["deploy", "canary", "traffic"])
             .with_examples(&[r#"{"model": "fraud-detector", "version": 2, "weight": 50}"#]),
             SkillContract::new::<DeployBlueGreenInput, BlueGreenOutcome>(
@@ -91,6 +93,7 @@ pub fn definition() -> AgentDefinition {
                  deployment, and restores the champion alias when the version had been promoted.",
                 Phase::Rollback,
             )
+            .with_action(Action::Rollback)
             .with_tags(&["rollback", "traffic"])
             .with_examples(&[
                 r#"{"model": "fraud-detector", "version": 2, "reason": "canary error rate above SLO"}"#,
@@ -103,6 +106,7 @@ pub fn definition() -> AgentDefinition {
                  deployments after a grace period.",
                 Phase::Deploy,
             )
+            .with_action(Action::Promote)
             .with_tags(&["deploy", "promote", "champion"])
             .with_examples(&[
                 r#"{"model": "fraud-detector", "version": 2, "grace_period_seconds": 30}"#,

@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use a2a::{
-    A2AError, AgentCard, CancelTaskRequest, GetTaskRequest, SendMessageRequest,
-    SendMessageResponse, StreamResponse, SubscribeToTaskRequest, Task, error_code,
+    A2AError, AgentCard, CancelTaskRequest, GetTaskRequest, ListTasksRequest, ListTasksResponse,
+    SendMessageRequest, SendMessageResponse, StreamResponse, SubscribeToTaskRequest, Task,
+    error_code,
 };
 use a2a_client::agent_card::AgentCardResolver;
 use a2a_client::middleware::CallInterceptor;
@@ -421,6 +422,12 @@ impl AgentClient {
         request: &SubscribeToTaskRequest,
     ) -> Result<BoxStream<'static, Result<StreamResponse, A2AError>>, ClientError> {
         self.call("SubscribeToTask", || self.client.subscribe_to_task(request))
+            .await
+    }
+
+    /// `ListTasks`, e.g. by `contextId` to find a task whose id was lost.
+    pub async fn list(&self, request: &ListTasksRequest) -> Result<ListTasksResponse, ClientError> {
+        self.call("ListTasks", || self.client.list_tasks(request))
             .await
     }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 /// URI of the skill-contracts extension declared in every card.
 ///
-/// Its `params` hold `{"skills": {<skill id>: {"phase", "consumes", "produces"}}}`
+/// Its `params` hold `{"skills": {<skill id>: {"phase", "action", "consumes", "produces"}}}`
 /// where `consumes` and `produces` are JSON Schemas. The orchestrator plans
 /// from these, so a new agent with new skills joins plans without code changes.
 pub const SKILL_CONTRACTS_EXTENSION: &str = "urn:mlops:a2a:ext:skill-contracts:v1";
@@ -29,6 +29,37 @@ pub enum Phase {
     Gate,
 }
 
+/// What a skill does in a release, in the vocabulary release strategies are
+/// written in (Argo Rollouts' canary spec: set weight, analysis, promote).
+///
+/// The orchestrator's planner asks the contracts "who can start a canary?",
+/// never for a skill id, so the skill behind an action can be renamed, moved
+/// to another agent or replaced without touching the planner. Skills that
+/// only check (phase `data-check`, `model-check`, `gate`) need no action:
+/// the planner includes every one whose inputs it can supply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Load fresh data into a new dataset version (with a holdout split).
+    IngestData,
+    /// Check a dataset version against its expectations.
+    ValidateData,
+    /// Train and register a new model version.
+    TrainModel,
+    /// Start a candidate beside the champion with a first traffic weight.
+    StartCanary,
+    /// Move a running candidate to another traffic weight.
+    SetWeight,
+    /// Judge a canary against the stable version over a window.
+    AnalyzeCanary,
+    /// Give the candidate all traffic and make it the champion.
+    Promote,
+    /// Return all traffic to the stable version.
+    Rollback,
+    /// Recommend resources for a job (e.g. after running out of memory).
+    RecommendResources,
+}
+
 /// One skill: its card entry plus the schemas of what it consumes and produces.
 #[derive(Debug, Clone)]
 pub struct SkillContract {
@@ -36,6 +67,8 @@ pub struct SkillContract {
     pub name: String,
     pub description: String,
     pub phase: Phase,
+    /// The release action this skill performs, if it is one.
+    pub action: Option<Action>,
     pub tags: Vec<String>,
     pub examples: Vec<String>,
     pub consumes: Value,
@@ -56,6 +89,7 @@ impl SkillContract {
             name: name.to_owned(),
             description: description.to_owned(),
             phase,
+            action: None,
             tags: Vec::new(),
             examples: Vec::new(),
             consumes: serde_json::to_value(schemars::schema_for!(In))
@@ -63,6 +97,12 @@ impl SkillContract {
             produces: serde_json::to_value(schemars::schema_for!(Out))
                 .expect("a generated schema always serializes"),
         }
+    }
+
+    /// Declares the release action this skill performs.
+    pub fn with_action(mut self, action: Action) -> Self {
+        self.action = Some(action);
+        self
     }
 
     pub fn with_tags(mut self, tags: &[&str]) -> Self {
@@ -106,6 +146,7 @@ impl AgentDefinition {
                     s.id.clone(),
                     serde_json::json!({
                         "phase": s.phase,
+                        "action": s.action,
                         "consumes": s.consumes,
                         "produces": s.produces,
                     }),

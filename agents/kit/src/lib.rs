@@ -33,7 +33,9 @@ mod skill;
 mod task_store;
 mod tokens;
 
-pub use contracts::{AgentDefinition, Phase, SKILL_CONTRACTS_EXTENSION, SkillContract, SkillInput};
+pub use contracts::{
+    Action, AgentDefinition, Phase, SKILL_CONTRACTS_EXTENSION, SkillContract, SkillInput,
+};
 pub use events::TaskEvents;
 pub use mcp_pool::{McpCallError, McpCallRecord, McpEndpoints, McpPool};
 pub use metrics::TaskMetrics;

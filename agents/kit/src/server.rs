@@ -94,7 +94,7 @@ impl<E: AgentExecutor> AgentServer<E> {
             .clone()
             .unwrap_or_else(|| format!("http://{local}"));
         let agent_name = self.definition.name.clone();
-        let router = self.router(&base_url);
+        let (router, handler) = self.router(&base_url);
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let name = agent_name.clone();
         let handle = tokio::spawn(async move {
@@ -112,12 +112,13 @@ impl<E: AgentExecutor> AgentServer<E> {
         Ok(RunningAgent {
             addr: local,
             base_url,
+            handler,
             stop: stop_tx,
             handle,
         })
     }
 
-    fn router(self, base_url: &str) -> Router {
+    fn router(self, base_url: &str) -> (Router, Arc<DefaultRequestHandler>) {
         let definition = Arc::new(self.definition);
         let card = definition.card(base_url);
         let metrics = TaskMetrics::new(&definition.name);
@@ -151,7 +152,7 @@ impl<E: AgentExecutor> AgentServer<E> {
 
         let protocol = Router::new()
             .nest(JSONRPC_PATH, jsonrpc_router(handler.clone()))
-            .nest(REST_PATH, rest_router(handler))
+            .nest(REST_PATH, rest_router(handler.clone()))
             .layer(axum::middleware::from_fn(require_a2a_invoke))
             .layer(axum::middleware::from_fn_with_state(
                 self.verifier,
@@ -174,7 +175,7 @@ impl<E: AgentExecutor> AgentServer<E> {
             );
 
         let agent = definition.name.clone();
-        Router::new()
+        let router = Router::new()
             .merge(a2a_server::agent_card::agent_card_router(Arc::new(
                 StaticAgentCard::new(card),
             )))
@@ -190,7 +191,8 @@ impl<E: AgentExecutor> AgentServer<E> {
                         caller = tracing::field::Empty,
                     )
                 },
-            ))
+            ));
+        (router, handler)
     }
 }
 
@@ -198,6 +200,7 @@ impl<E: AgentExecutor> AgentServer<E> {
 pub struct RunningAgent {
     addr: SocketAddr,
     base_url: String,
+    handler: Arc<DefaultRequestHandler>,
     stop: watch::Sender<bool>,
     handle: tokio::task::JoinHandle<()>,
 }
@@ -209,6 +212,14 @@ impl RunningAgent {
 
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The agent's request handler, for work the agent starts on its own
+    /// tasks in process (the orchestrator re-attaching a stream to a
+    /// workflow it resumed after a restart). Calls made here skip the HTTP
+    /// auth layers: the caller is the agent itself.
+    pub fn handler(&self) -> Arc<DefaultRequestHandler> {
+        self.handler.clone()
     }
 
     /// Stops accepting connections, lets in-flight requests finish, returns.

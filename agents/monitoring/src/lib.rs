@@ -30,8 +30,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mlops_agent_kit::{
-    AgentDefinition, AgentEnv, Phase, SkillContext, SkillContract, SkillError, SkillOutcome,
-    Skills, parse_input,
+    Action, AgentDefinition, AgentEnv, Phase, SkillContext, SkillContract, SkillError,
+    SkillOutcome, Skills, parse_input,
 };
 use serde_json::Value;
 
@@ -89,6 +89,7 @@ pub fn definition() -> AgentDefinition {
                  evidence. The verdict is the result; the task completes either way.",
                 Phase::Observe,
             )
+            .with_action(Action::AnalyzeCanary)
             .with_tags(&["canary", "analysis", "slo"])
             .with_examples(&[
                 r#"{"model": "fraud-detector", "canary_version": 2, "window_seconds": 300}"#,

@@ -28,8 +28,8 @@ mod watch;
 
 use async_trait::async_trait;
 use mlops_agent_kit::{
-    AgentDefinition, AgentEnv, Phase, SkillContext, SkillContract, SkillError, SkillOutcome,
-    Skills, parse_input,
+    Action, AgentDefinition, AgentEnv, Phase, SkillContext, SkillContract, SkillError,
+    SkillOutcome, Skills, parse_input,
 };
 use serde_json::Value;
 
@@ -66,6 +66,7 @@ pub fn definition() -> AgentDefinition {
                  the job's progress at least every 2 s.",
                 Phase::Train,
             )
+            .with_action(Action::TrainModel)
             .with_tags(&["training", "registry", "lineage"])
             .with_examples(&[
                 r#"{"model":"fraud-detector","dataset":{"name":"transactions","version":"sha256:…"},"target":"is_fraud","algorithm":"random_forest","seed":42,"protected_attribute":"age_band"}"#,

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct DatasetVersion {
     /// Dataset name, e.g. "transactions-holdout" (a-z, 0-9 and '-', starting with a letter).
+    /// Also accepted as `name`, as the data agent and the orchestrator call it.
+    #[serde(alias = "name")]
     pub dataset: String,
     /// The version: its sha256 content hash, 64 hex digits ("sha256:" prefix allowed).
     pub version: String,

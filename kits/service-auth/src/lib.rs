@@ -10,12 +10,16 @@
 //! applies the same rules for issuer, audience, expiry and key rotation.
 
 pub mod access;
+mod approval;
 mod claims;
 mod clients;
 mod keys;
 mod middleware;
 mod verifier;
 
+pub use approval::{
+    APPROVAL_AUDIENCE, APPROVAL_TOKEN_TYPE, ApprovalClaims, ApprovalDecision, ApprovalGrant,
+};
 pub use claims::{Scope, ServiceClaims, TokenRequest};
 pub use clients::ClientSecrets;
 pub use keys::{Jwk, Jwks, SigningKey};

@@ -71,6 +71,34 @@ impl TokenVerifier {
         if let Some(claims) = self.cached(token, now) {
             return Ok(claims);
         }
+        let claims: ServiceClaims = self.decode(token, &["exp", "aud", "iss", "sub"]).await?;
+        self.remember(token, &claims);
+        Ok(claims)
+    }
+
+    /// Verifies an approval token (audience [`crate::APPROVAL_AUDIENCE`]
+    /// for this verifier) and returns its claims. Never cached: each
+    /// approval is checked once, and its `jti` is the caller's to spend.
+    pub async fn verify_approval(&self, token: &str) -> Result<crate::ApprovalClaims, AuthError> {
+        let claims: crate::ApprovalClaims = self
+            .decode(token, &["exp", "aud", "iss", "sub", "jti"])
+            .await?;
+        if claims.typ != crate::APPROVAL_TOKEN_TYPE {
+            return Err(AuthError::InvalidToken(format!(
+                "not an approval token (typ {:?})",
+                claims.typ
+            )));
+        }
+        Ok(claims)
+    }
+
+    /// Checks algorithm, key, signature, issuer, audience and expiry, and
+    /// decodes the claims.
+    async fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        required: &[&str],
+    ) -> Result<T, AuthError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| AuthError::InvalidToken(format!("malformed JWT: {e}")))?;
         if header.alg != Algorithm::ES256 {
@@ -92,13 +120,11 @@ impl TokenVerifier {
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_audience(&[&self.audience]);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+        validation.set_required_spec_claims(required);
         validation.leeway = CLOCK_LEEWAY_SECS;
-        let claims = jsonwebtoken::decode::<ServiceClaims>(token, &key, &validation)
+        Ok(jsonwebtoken::decode::<T>(token, &key, &validation)
             .map_err(|e| self.explain(token, e))?
-            .claims;
-        self.remember(token, &claims);
-        Ok(claims)
+            .claims)
     }
 
     fn cached(&self, token: &str, now: i64) -> Option<ServiceClaims> {
