@@ -51,7 +51,11 @@ impl Skills for FreezeAgent {
     }
 
     async fn run(&self, _: &str, _: Value, _: &SkillContext) -> Result<SkillOutcome, SkillError> {
-        Ok(SkillOutcome::single("freeze", json!({"passed": true}), "no freeze"))
+        Ok(SkillOutcome::single(
+            "freeze",
+            json!({"passed": true}),
+            "no freeze",
+        ))
     }
 }
 
@@ -82,9 +86,19 @@ async fn plans_come_from_the_cards_and_a_new_gate_agent_joins_them() {
     });
 
     let task = sys
-        .run_skill("orchestrator", "plan-deployment", goal.clone(), Duration::from_secs(60))
+        .run_skill(
+            "orchestrator",
+            "plan-deployment",
+            goal.clone(),
+            Duration::from_secs(60),
+        )
         .await;
-    assert_eq!(task.status.state, TaskState::Completed, "{}", status_text(&task));
+    assert_eq!(
+        task.status.state,
+        TaskState::Completed,
+        "{}",
+        status_text(&task)
+    );
     let nodes = plan_nodes(&task);
     assert_eq!(
         nodes,
@@ -106,7 +120,10 @@ async fn plans_come_from_the_cards_and_a_new_gate_agent_joins_them() {
     let canary = &plan["nodes"][5];
     assert_eq!(canary["agent"], "deployment");
     assert_eq!(canary["skill"], "deploy-canary");
-    assert!(canary["why"].as_str().unwrap().contains("canary"), "{canary}");
+    assert!(
+        canary["why"].as_str().unwrap().contains("canary"),
+        "{canary}"
+    );
     assert!(plan["edges"].as_array().unwrap().len() >= 10);
 
     // A new agent with a gate skill: in the next plan, with no change here.
@@ -116,33 +133,71 @@ async fn plans_come_from_the_cards_and_a_new_gate_agent_joins_them() {
         JwksSource::Static(sys.key.jwks()),
     ));
     let skills = Arc::new(FreezeAgent);
-    let running = AgentServer::new(skills.definition(), SkillExecutor::new(skills, None), verifier)
-        .bind(([127, 0, 0, 1], port).into())
-        .await
-        .unwrap();
+    let running = AgentServer::new(
+        skills.definition(),
+        SkillExecutor::new(skills, None),
+        verifier,
+    )
+    .bind(([127, 0, 0, 1], port).into())
+    .await
+    .unwrap();
     // The orchestrator rediscovers its registry when it plans.
     let task = sys
-        .run_skill("orchestrator", "plan-deployment", goal, Duration::from_secs(60))
+        .run_skill(
+            "orchestrator",
+            "plan-deployment",
+            goal,
+            Duration::from_secs(60),
+        )
         .await;
     let nodes = plan_nodes(&task);
-    let freeze = nodes.iter().position(|n| n == "check-change-freeze").expect("the gate skill is planned");
+    let freeze = nodes
+        .iter()
+        .position(|n| n == "check-change-freeze")
+        .expect("the gate skill is planned");
     let approve = nodes.iter().position(|n| n == "approve-canary").unwrap();
     assert!(freeze < approve, "{nodes:?}");
     running.shutdown().await;
 
     // Bad goals are rejected, naming the field.
     for (input, field) in [
-        (json!({"goal": "deploy", "model": "Fraud Detector", "version": 2}), "model"),
-        (json!({"goal": "deploy", "model": "m", "version": 2, "steps": [60, 20]}), "steps"),
-        (json!({"goal": "deploy", "model": "m", "version": 2, "analysis_seconds": 999999}), "analysis_seconds"),
+        (
+            json!({"goal": "deploy", "model": "Fraud Detector", "version": 2}),
+            "model",
+        ),
+        (
+            json!({"goal": "deploy", "model": "m", "version": 2, "steps": [60, 20]}),
+            "steps",
+        ),
+        (
+            json!({"goal": "deploy", "model": "m", "version": 2, "analysis_seconds": 999999}),
+            "analysis_seconds",
+        ),
         (json!({"goal": "teleport", "model": "m"}), "teleport"),
-        (json!({"goal": "deploy", "model": "m", "version": 2, "colour": 1}), "colour"),
+        (
+            json!({"goal": "deploy", "model": "m", "version": 2, "colour": 1}),
+            "colour",
+        ),
     ] {
         let task = sys
-            .run_skill("orchestrator", "orchestrate-ml-pipeline", input, Duration::from_secs(30))
+            .run_skill(
+                "orchestrator",
+                "orchestrate-ml-pipeline",
+                input,
+                Duration::from_secs(30),
+            )
             .await;
-        assert_eq!(task.status.state, TaskState::Rejected, "{}", status_text(&task));
-        assert!(status_text(&task).contains(field), "{field}: {}", status_text(&task));
+        assert_eq!(
+            task.status.state,
+            TaskState::Rejected,
+            "{}",
+            status_text(&task)
+        );
+        assert!(
+            status_text(&task).contains(field),
+            "{field}: {}",
+            status_text(&task)
+        );
     }
 }
 
@@ -161,14 +216,24 @@ async fn retraining_requests_wait_for_a_person_and_bad_ones_are_rejected() {
             Duration::from_secs(60),
         )
         .await;
-    assert_eq!(task.status.state, TaskState::InputRequired, "{}", status_text(&task));
+    assert_eq!(
+        task.status.state,
+        TaskState::InputRequired,
+        "{}",
+        status_text(&task)
+    );
     assert!(status_text(&task).contains("approve-retraining-fraud-detector"));
     let request = artifact_data(&task, "retraining-request").unwrap();
     assert_eq!(request["model"], "fraud-detector");
     assert_eq!(request["drift_report_attached"], false);
     // The plan runs fresh data → train → validate → canary after the gate.
     let nodes = plan_nodes(&task);
-    let at = |id: &str| nodes.iter().position(|n| n == id).unwrap_or_else(|| panic!("{id} in {nodes:?}"));
+    let at = |id: &str| {
+        nodes
+            .iter()
+            .position(|n| n == id)
+            .unwrap_or_else(|| panic!("{id} in {nodes:?}"))
+    };
     assert!(at("approve-retraining-fraud-detector") < at("fresh-data"));
     assert!(at("fresh-data") < at("train"));
     assert!(at("train") < at("validate-model-quality"));
@@ -178,10 +243,18 @@ async fn retraining_requests_wait_for_a_person_and_bad_ones_are_rejected() {
         (json!({"reason": "x"}), "model"),
         (json!({"model": "Fraud Detector", "reason": "x"}), "model"),
         (json!({"model": "fraud-detector", "reason": ""}), "reason"),
-        (json!({"model": "fraud-detector", "reason": "x", "colour": 1}), "colour"),
+        (
+            json!({"model": "fraud-detector", "reason": "x", "colour": 1}),
+            "colour",
+        ),
     ] {
         let task = sys
-            .run_skill("orchestrator", "handle-retraining", input, Duration::from_secs(30))
+            .run_skill(
+                "orchestrator",
+                "handle-retraining",
+                input,
+                Duration::from_secs(30),
+            )
             .await;
         assert_eq!(task.status.state, TaskState::Rejected);
         assert!(status_text(&task).contains(field), "{}", status_text(&task));
@@ -196,5 +269,8 @@ async fn retraining_requests_wait_for_a_person_and_bad_ones_are_rejected() {
         )
         .await;
     assert_eq!(result["state"], "TASK_STATE_INPUT_REQUIRED", "{result}");
-    assert_eq!(result["artifacts"]["retraining-request"]["reason"], "merchant mix drifted");
+    assert_eq!(
+        result["artifacts"]["retraining-request"]["reason"],
+        "merchant mix drifted"
+    );
 }

@@ -274,6 +274,24 @@ async fn canary_releases_follow_the_contracts_gates_and_failure_policy() {
         })
     };
     let issuer = up.url.clone();
+    // The pre-deploy drift check reads live traffic: let some arrive.
+    let traffic = supervised::service_url(&data_dir, "traffic");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let state: Value = reqwest::get(format!("{traffic}/state"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if state["ok"].as_f64().unwrap_or(0.0) >= 50.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no demo traffic: {state}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // The router flushes its prediction log every 2 s.
+    tokio::time::sleep(Duration::from_secs(5)).await;
 
     // J4: the faulty version fails its first analysis and is rolled back
     // with no one asked.

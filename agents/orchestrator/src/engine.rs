@@ -421,7 +421,7 @@ impl Engine {
         // Gates past their expiry take the reject path.
         for gate in self.store.gates(id).await? {
             if gate.state == "open" && gate.expires_at < chrono::Utc::now() {
-                let mut tx = self.store.begin().await?;
+                let mut tx = self.store.lock(id).await?;
                 sqlx::query("UPDATE orchestrator.gates SET state = 'expired', decided_at = now() WHERE workflow_id = $1 AND gate_id = $2 AND state = 'open'")
                     .bind(id).bind(&gate.gate_id).execute(&mut *tx).await?;
                 let reason = format!("gate {} expired without a decision", gate.gate_id);
@@ -514,7 +514,7 @@ impl Engine {
                     NodeKind::Gate { .. } => self.open_gate(&wf, &nodes, node, &policy).await?,
                     NodeKind::Task { .. } => {
                         let attempt = node.attempt + 1;
-                        let mut tx = self.store.begin().await?;
+                        let mut tx = self.store.lock(id).await?;
                         sqlx::query("UPDATE orchestrator.nodes SET state = 'working', attempt = $3, message_id = $4, delegated_task = NULL, started_at = COALESCE(started_at, now()) WHERE workflow_id = $1 AND node_id = $2 AND state = 'pending'")
                             .bind(id).bind(&node.node_id).bind(attempt).bind(message_id(id, &node.node_id, attempt))
                             .execute(&mut *tx).await?;
@@ -600,7 +600,7 @@ impl Engine {
         };
         let node = rollback_node(&skill, goal.model(), &version, reason, Vec::new())
             .map_err(|e| StoreError::Malformed(e.to_string()))?;
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.lock(wf.id).await?;
         skip_pending(&mut tx, wf.id).await?;
         cancel_working_rows(&mut tx, wf.id).await?;
         store::insert_node(&mut tx, wf.id, &node, nodes.len() as i32).await?;
@@ -627,14 +627,10 @@ impl Engine {
         end: &str,
         reason: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.lock(wf.id).await?;
         skip_pending(&mut tx, wf.id).await?;
         cancel_working_rows(&mut tx, wf.id).await?;
         store::set_workflow_state(&mut tx, wf.id, end, Some(reason)).await?;
-        sqlx::query("UPDATE orchestrator.workflows SET lease_owner = NULL WHERE id = $1")
-            .bind(wf.id)
-            .execute(&mut *tx)
-            .await?;
         if end != state::COMPLETED {
             Store::append(&mut tx, wf.id, Some(&self.owner), json!({"type": "notification", "severity": if end == state::FAILED { "error" } else { "warning" }, "text": format!("workflow {end}: {reason}")})).await?;
         }
@@ -645,6 +641,10 @@ impl Engine {
             json!({"type": "workflow-finished", "state": end, "text": reason}),
         )
         .await?;
+        sqlx::query("UPDATE orchestrator.workflows SET lease_owner = NULL WHERE id = $1")
+            .bind(wf.id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         tracing::info!(state = end, reason, "workflow finished");
         self.cancel_delegated(nodes).await;
@@ -716,7 +716,7 @@ impl Engine {
             "reports": reports,
             "policy": {"approver_role": role, "four_eyes": policy.four_eyes, "gate_expiry_seconds": policy.gate_expiry_seconds, "canary": policy.canary},
         });
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.lock(wf.id).await?;
         sqlx::query("INSERT INTO orchestrator.gates (workflow_id, gate_id, node_id, state, description, evidence, expires_at) VALUES ($1, $2, $3, 'open', $4, $5, $6) ON CONFLICT DO NOTHING")
             .bind(wf.id).bind(gate).bind(&node.node_id).bind(description).bind(&evidence).bind(expires)
             .execute(&mut *tx).await?;
@@ -762,7 +762,7 @@ impl Engine {
             Err(refusal) => {
                 tracing::warn!(reason = %refusal, "approval refused");
                 let record = async {
-                    let mut tx = self.store.begin().await?;
+                    let mut tx = self.store.lock(wf.id).await?;
                     Store::append(&mut tx, wf.id, None, json!({"type": "approval-refused", "text": format!("approval refused: {refusal}"), "reason": refusal.0})).await?;
                     tx.commit().await?;
                     Ok::<_, StoreError>(())
@@ -845,7 +845,7 @@ impl Engine {
             ));
         }
         let apply = async {
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.store.lock(wf.id).await?;
             let used = sqlx::query("INSERT INTO orchestrator.used_approvals (jti, workflow_id, gate_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                 .bind(&claims.jti).bind(wf.id).bind(&claims.gate).execute(&mut *tx).await?.rows_affected();
             if used == 0 {
@@ -907,7 +907,7 @@ impl Engine {
             return Ok(false);
         }
         let nodes = self.store.nodes(wf.id).await?;
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.lock(wf.id).await?;
         skip_pending(&mut tx, wf.id).await?;
         cancel_working_rows(&mut tx, wf.id).await?;
         sqlx::query("UPDATE orchestrator.gates SET state = 'expired' WHERE workflow_id = $1 AND state = 'open'").bind(wf.id).execute(&mut *tx).await?;
@@ -1100,7 +1100,7 @@ impl Engine {
             if let Some(id) = id
                 && task_id.as_deref() != Some(id.as_str())
             {
-                let mut tx = self.store.begin().await.map_err(|e| e.to_string())?;
+                let mut tx = self.store.lock(workflow).await.map_err(|e| e.to_string())?;
                 sqlx::query("UPDATE orchestrator.nodes SET delegated_task = $3 WHERE workflow_id = $1 AND node_id = $2")
                     .bind(workflow).bind(&node.node_id).bind(&id).execute(&mut *tx).await.map_err(|e| e.to_string())?;
                 let agent = match &node.spec.kind {
@@ -1144,7 +1144,7 @@ impl Engine {
     }
 
     async fn event(&self, workflow: Uuid, body: Value) -> Result<(), StoreError> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.lock(workflow).await?;
         Store::append(&mut tx, workflow, Some(&self.owner), body).await?;
         tx.commit().await?;
         self.wake(workflow);
@@ -1161,7 +1161,7 @@ impl Engine {
         outcome: Delegation,
         _policy: &Policy,
     ) -> Result<(), StoreError> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.lock(workflow).await?;
         let live: Option<String> =
             sqlx::query_scalar("SELECT state FROM orchestrator.workflows WHERE id = $1 FOR UPDATE")
                 .bind(workflow)

@@ -355,8 +355,16 @@ impl Store {
         Ok(n == 1)
     }
 
-    pub async fn begin(&self) -> Result<Tx<'static>, StoreError> {
-        Ok(self.pool.begin().await?)
+    /// Begins a transaction holding the workflow's row lock. Every
+    /// transaction that changes a workflow takes this lock first, so they
+    /// queue in one order and cannot deadlock on its nodes and events.
+    pub async fn lock(&self, workflow: Uuid) -> Result<Tx<'static>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT 1 FROM orchestrator.workflows WHERE id = $1 FOR UPDATE")
+            .bind(workflow)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
     }
 }
 
