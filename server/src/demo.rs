@@ -29,7 +29,9 @@ pub fn agent_config(agent: &str) -> Option<&'static str> {
         "monitoring" => Some("interval_seconds: 30\n"),
         // The demo's traffic is light (5 requests a second): short canary
         // windows that still see enough requests to judge.
-        "orchestrator" => Some("canary:\n  analysis_seconds: 20\n  min_requests: 5\n"),
+        "orchestrator" => {
+            Some("canary:\n  analysis_seconds: 20\n  min_requests: 5\nagent_retry_seconds: 30\n")
+        }
         _ => None,
     }
 }

@@ -77,7 +77,11 @@ async fn client_for(data_dir: &Path, issuer: &str, agent: &str) -> AgentClient {
         .resolve(&url)
         .await
         .unwrap();
-    let subject = if agent == "orchestrator" { "ci" } else { "orchestrator" };
+    let subject = if agent == "orchestrator" {
+        "ci"
+    } else {
+        "orchestrator"
+    };
     let tokens = Arc::new(MintingTokenSource::new(
         key,
         issuer,
@@ -95,7 +99,9 @@ fn signing_key(data_dir: &Path) -> SigningKey {
 
 /// SIGKILLs the orchestrator and waits until the supervisor has it back.
 async fn kill_orchestrator(data_dir: &Path, why: &str) {
-    let before = service(data_dir, "agent-orchestrator")["pid"].as_i64().unwrap();
+    let before = service(data_dir, "agent-orchestrator")["pid"]
+        .as_i64()
+        .unwrap();
     eprintln!("crash test: kill -9 the orchestrator ({why})");
     unsafe {
         libc::kill(before as i32, libc::SIGKILL);
@@ -111,7 +117,10 @@ async fn kill_orchestrator(data_dir: &Path, why: &str) {
         {
             return;
         }
-        assert!(Instant::now() < deadline, "the orchestrator did not come back");
+        assert!(
+            Instant::now() < deadline,
+            "the orchestrator did not come back"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -259,9 +268,15 @@ async fn a_deploy_survives_kill_9_at_five_points_and_acts_once() {
     })
     .await;
     let orchestrator = client_for(&data_dir, &issuer, "orchestrator").await;
-    orchestrator.send(&approve("approve-promotion")).await.unwrap();
+    orchestrator
+        .send(&approve("approve-promotion"))
+        .await
+        .unwrap();
     // 5. During promotion.
-    wait_for(&deltas, "the promotion", |d| is_node(d, "promote", "working")).await;
+    wait_for(&deltas, "the promotion", |d| {
+        is_node(d, "promote", "working")
+    })
+    .await;
     kill_orchestrator(&data_dir, "during promotion").await;
 
     let finished = wait_for(&deltas, "the end", |d| d["type"] == "workflow-finished").await;
@@ -280,7 +295,11 @@ async fn a_deploy_survives_kill_9_at_five_points_and_acts_once() {
         if task.status.state == TaskState::Completed {
             break;
         }
-        assert!(Instant::now() < deadline, "task state {:?}", task.status.state);
+        assert!(
+            Instant::now() < deadline,
+            "task state {:?}",
+            task.status.state
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
@@ -296,8 +315,18 @@ async fn a_deploy_survives_kill_9_at_five_points_and_acts_once() {
         by_seq.insert(seq, delta.clone());
     }
     let seqs: Vec<i64> = by_seq.keys().copied().collect();
-    assert_eq!(seqs, (1..=*seqs.last().unwrap()).collect::<Vec<_>>(), "no gaps");
-    let workflow = finished["eventId"].as_str().unwrap().split(':').next().unwrap().to_owned();
+    assert_eq!(
+        seqs,
+        (1..=*seqs.last().unwrap()).collect::<Vec<_>>(),
+        "no gaps"
+    );
+    let workflow = finished["eventId"]
+        .as_str()
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap()
+        .to_owned();
 
     // Each deployment step ran exactly once: one task per node, first attempt.
     let deployment = client_for(&data_dir, &issuer, "deployment").await;

@@ -82,6 +82,12 @@ impl AgentEnv {
     /// The other agents, from the registry file, with clients that present
     /// this agent's tokens.
     pub async fn agents(&self) -> Result<AgentDirectory, ClientError> {
+        self.agents_with(RetryPolicy::default()).await
+    }
+
+    /// Like [`AgentEnv::agents`], with the caller's retry policy (the
+    /// orchestrator retries in its own loop, against its own budget).
+    pub async fn agents_with(&self, policy: RetryPolicy) -> Result<AgentDirectory, ClientError> {
         let path = self
             .agent_registry
             .as_ref()
@@ -91,7 +97,7 @@ impl AgentEnv {
             })?;
         let registry = AgentRegistryFile::load(path)?;
         let (directory, errors) =
-            AgentDirectory::discover(&registry, self.tokens.clone(), RetryPolicy::default()).await;
+            AgentDirectory::discover(&registry, self.tokens.clone(), policy).await;
         for error in errors {
             tracing::warn!(%error, "agent not reachable");
         }

@@ -21,7 +21,7 @@ use mlops_agent_kit::a2a::{
     A2AError, GetTaskRequest, ListTasksRequest, Message, Part, Role, SendMessageRequest,
     StreamResponse, SubscribeToTaskRequest, Task, TaskState,
 };
-use mlops_agent_kit::client::{AgentClient, AgentDirectory, ClientError};
+use mlops_agent_kit::client::{AgentClient, AgentDirectory, ClientError, RetryPolicy};
 use mlops_agent_kit::{Action, AgentEnv, Phase};
 use mlops_service_auth::{ApprovalClaims, ApprovalDecision, TokenVerifier};
 use serde_json::{Value, json};
@@ -39,6 +39,11 @@ const DIRECTORY_MAX_AGE: Duration = Duration::from_secs(15);
 /// A delegated task lost by its agent (it restarted mid-task) is retried
 /// this many times in all.
 const MAX_ATTEMPTS: i32 = 3;
+/// How long one A2A call may take before it counts as a failure.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a delegated task's stream may stay silent before the node
+/// checks on the task (and on its agent) with `GetTask`.
+const STREAM_IDLE: Duration = Duration::from_secs(15);
 
 /// Re-attaches the workflow's A2A task stream (set by the process once its
 /// A2A server is up): the task id to resume.
@@ -252,7 +257,15 @@ impl Engine {
         {
             return Ok(directory.clone());
         }
-        let directory = Arc::new(self.env.agents().await?);
+        // One try per call with a short timeout: the node's own loop retries
+        // with backoff against the policy's budget, so a stopped agent
+        // cannot hold a node longer than the budget says.
+        let policy = RetryPolicy {
+            attempts: 1,
+            call_timeout: CALL_TIMEOUT,
+            ..RetryPolicy::default()
+        };
+        let directory = Arc::new(self.env.agents_with(policy).await?);
         *cached = Some((Instant::now(), directory.clone()));
         Ok(directory)
     }
@@ -1042,7 +1055,11 @@ impl Engine {
             };
             match attempt.await {
                 Ok(Some(task)) => return Delegation::Finished(Box::new(task)),
-                Ok(None) => {}
+                Ok(None) => {
+                    // The agent answered: it is up; the task goes on.
+                    unreachable_since = None;
+                    backoff = Duration::from_millis(250);
+                }
                 Err(reason) if reason == "lost" => return Delegation::Lost,
                 Err(reason) if reason == "canceled" => return Delegation::Canceled,
                 Err(reason) => {
@@ -1072,7 +1089,7 @@ impl Engine {
         mut stream: BoxStream<'static, Result<StreamResponse, A2AError>>,
         task_id: &mut Option<String>,
     ) -> Result<Option<Task>, String> {
-        while let Some(item) = stream.next().await {
+        while let Ok(Some(item)) = tokio::time::timeout(STREAM_IDLE, stream.next()).await {
             let Ok(event) = item else { break };
             let (id, progress) = match &event {
                 StreamResponse::Task(task) => (Some(task.id.clone()), None),
