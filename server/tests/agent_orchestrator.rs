@@ -274,3 +274,109 @@ async fn retraining_requests_wait_for_a_person_and_bad_ones_are_rejected() {
         "merchant mix drifted"
     );
 }
+
+/// J3.3 and the out-of-memory rule: a person confirms the retraining, fresh
+/// data is ingested and validated, training runs out of its memory limit,
+/// the cost agent recommends a larger instance, and training succeeds there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retraining_runs_after_its_gate_and_retries_training_on_a_larger_instance() {
+    let sys = System::builder()
+        .mcp(&["storage", "quality", "trainer", "registry", "drift", "metrics"])
+        .prometheus()
+        .agents(&[SPECIALISTS, &["cost", "orchestrator"]].concat())
+        .agent_config(
+            "orchestrator",
+            "retraining:\n  ingest:\n    source: {kind: demo, seed: 7, rows: 3000}\n    dataset: transactions-fresh\n    holdout_fraction: 0.25\n    split_seed: 1\n  train:\n    target: is_fraud\n    features: [amount, hour, distance_from_home_km, account_age_days, txn_count_24h, card_present, merchant_risk]\n    algorithm: logistic_regression\n    seed: 42\n    resources: {instance_type: cpu-small, memory_mb: 1}\n",
+        )
+        .start()
+        .await;
+    let client = sys.a2a("orchestrator").await;
+    let task = system::send_skill(
+        &client,
+        "handle-retraining",
+        json!({"model": "fraud-detector", "reason": "amount drifted", "requested_by": "monitoring"}),
+    )
+    .await;
+    let task = system::wait_terminal(&client, &task.id, Duration::from_secs(60)).await;
+    assert_eq!(
+        task.status.state,
+        TaskState::InputRequired,
+        "{}",
+        status_text(&task)
+    );
+
+    let (token, _) = sys
+        .key
+        .sign_approval(
+            &sys.issuer,
+            &mlops_service_auth::ApprovalGrant {
+                approver: "carol".into(),
+                roles: vec!["approver".into()],
+                workflow: task.id.clone(),
+                gate: "approve-retraining-fraud-detector".into(),
+                decision: mlops_service_auth::ApprovalDecision::Approve,
+                comment: Some("retrain".into()),
+                ttl: Duration::from_secs(300),
+            },
+        )
+        .unwrap();
+    let mut answer = mlops_agent_kit::a2a::Message::new(
+        mlops_agent_kit::a2a::Role::User,
+        vec![mlops_agent_kit::a2a::Part::data(
+            json!({ "approval_token": token }),
+        )],
+    );
+    answer.task_id = Some(task.id.clone());
+    client
+        .send(&mlops_agent_kit::a2a::SendMessageRequest {
+            message: answer,
+            configuration: Some(mlops_agent_kit::a2a::SendMessageConfiguration {
+                accepted_output_modes: None,
+                task_push_notification_config: None,
+                history_length: None,
+                return_immediately: Some(true),
+            }),
+            metadata: None,
+            tenant: None,
+        })
+        .await
+        .unwrap();
+
+    // Read the workflow's own record until training is done or it ended.
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    let nodes = loop {
+        let rows: Vec<(String, String, i32)> = sqlx::query_as(
+            "SELECT n.node_id, n.state, n.attempt FROM orchestrator.nodes n
+             JOIN orchestrator.workflows w ON w.id = n.workflow_id WHERE w.task_id = $1",
+        )
+        .bind(&task.id)
+        .fetch_all(&sys.db.pool)
+        .await
+        .unwrap();
+        let state: String =
+            sqlx::query_scalar("SELECT state FROM orchestrator.workflows WHERE task_id = $1")
+                .bind(&task.id)
+                .fetch_one(&sys.db.pool)
+                .await
+                .unwrap();
+        let trained = rows
+            .iter()
+            .any(|(id, s, _)| id == "train" && s == "completed");
+        if trained || !["running", "waiting"].contains(&state.as_str()) {
+            break rows;
+        }
+        assert!(std::time::Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let find = |id: &str| {
+        nodes
+            .iter()
+            .find(|(n, _, _)| n == id)
+            .unwrap_or_else(|| panic!("{id} in {nodes:?}"))
+    };
+    assert_eq!(find("fresh-data").1, "completed", "{nodes:?}");
+    assert_eq!(find("validate-fresh-data").1, "completed", "{nodes:?}");
+    assert_eq!(find("resize-train-1").1, "completed", "{nodes:?}");
+    let train = find("train");
+    assert_eq!((train.1.as_str(), train.2), ("completed", 2), "{nodes:?}");
+}

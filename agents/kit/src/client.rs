@@ -451,7 +451,13 @@ impl AgentDirectory {
         tokens: Arc<dyn TokenSource>,
         policy: RetryPolicy,
     ) -> (Self, Vec<ClientError>) {
-        let resolver = AgentCardResolver::new(None);
+        // A card fetch is bounded like any call: a stopped agent (its port
+        // open, nothing answering) must not hang discovery of the others.
+        let http = reqwest::Client::builder()
+            .timeout(policy.call_timeout.min(Duration::from_secs(10)))
+            .build()
+            .ok();
+        let resolver = AgentCardResolver::new(http);
         let mut agents = HashMap::new();
         let mut errors = Vec::new();
         for entry in &registry.agents {

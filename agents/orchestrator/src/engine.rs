@@ -713,13 +713,12 @@ impl Engine {
                 },
                 Some(output),
             ) = (&done.spec.kind, &done.output)
-            {
-                if matches!(
+                && matches!(
                     phase,
                     Phase::DataCheck | Phase::ModelCheck | Phase::Gate | Phase::Observe
-                ) {
-                    reports.insert(done.node_id.clone(), json!({"agent": agent, "skill": skill, "summary": output["summary"], "result": output["result"]}));
-                }
+                )
+            {
+                reports.insert(done.node_id.clone(), json!({"agent": agent, "skill": skill, "summary": output["summary"], "result": output["result"]}));
             }
         }
         let goal: Value = wf.goal.clone();
@@ -1168,6 +1167,51 @@ impl Engine {
         Ok(())
     }
 
+    /// For a training node that ran out of memory (and has attempts left):
+    /// the resize node to add and the training node to run after it.
+    async fn resize_after_oom(&self, node: &NodeRow, task: &Task) -> Option<(PlanNode, PlanNode)> {
+        if node.spec.action() != Some(Action::TrainModel) || node.attempt >= MAX_ATTEMPTS {
+            return None;
+        }
+        let output = task_output(task);
+        let evidence = output.pointer("/artifacts/evidence")?;
+        if task.status.state != TaskState::Failed || evidence["reason"] != "out_of_memory" {
+            return None;
+        }
+        let catalog = self.catalog().await.ok()?;
+        let skill = catalog.for_action(Action::RecommendResources).ok()?.clone();
+        let id = format!("resize-{}-{}", node.node_id, node.attempt);
+        let mut facts = std::collections::BTreeMap::from([(
+            "memory_mb_required".to_owned(),
+            evidence["required_mb"].clone(),
+        )]);
+        if let Some(current) = evidence.get("instance_type").filter(|v| v.is_string()) {
+            facts.insert("current_instance_type".into(), current.clone());
+        }
+        let resize = crate::plan::action_node(
+            &skill,
+            &id,
+            "recommend a larger instance",
+            facts,
+            Vec::new(),
+            "failure policy: training ran out of memory".into(),
+        )
+        .ok()?;
+        let mut retried = node.spec.clone();
+        if let NodeKind::Task { input, .. } = &mut retried.kind
+            && let Value::Object(map) = input
+        {
+            map.insert(
+                "resources".into(),
+                json!({
+                    "instance_type": {"$from": format!("{id}.instance_type.name")},
+                    "memory_mb": {"$from": format!("{id}.instance_type.memory_mb")},
+                }),
+            );
+        }
+        Some((resize, retried))
+    }
+
     /// The node's end, in one transaction with its event: checks that did
     /// not pass and failed canary analyses fail the node; an inconclusive
     /// analysis adds a review gate before the next step.
@@ -1178,6 +1222,10 @@ impl Engine {
         outcome: Delegation,
         _policy: &Policy,
     ) -> Result<(), StoreError> {
+        let resize = match &outcome {
+            Delegation::Finished(task) => self.resize_after_oom(node, task).await,
+            _ => None,
+        };
         let mut tx = self.store.lock(workflow).await?;
         let live: Option<String> =
             sqlx::query_scalar("SELECT state FROM orchestrator.workflows WHERE id = $1 FOR UPDATE")
@@ -1197,6 +1245,26 @@ impl Engine {
             return Ok(());
         }
         let title = &node.spec.title;
+        if let Some((resize, mut retried)) = resize {
+            // Failure policy: out of memory → the cost agent's larger
+            // instance, then the same training again (a new attempt).
+            let count: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM orchestrator.nodes WHERE workflow_id = $1",
+            )
+            .bind(workflow)
+            .fetch_one(&mut *tx)
+            .await?;
+            store::insert_node(&mut tx, workflow, &resize, count as i32).await?;
+            retried.depends_on.push(resize.id.clone());
+            let spec =
+                serde_json::to_value(&retried).map_err(|e| StoreError::Malformed(e.to_string()))?;
+            sqlx::query("UPDATE orchestrator.nodes SET state = 'pending', delegated_task = NULL, spec = $3 WHERE workflow_id = $1 AND node_id = $2")
+                .bind(workflow).bind(&node.node_id).bind(spec).execute(&mut *tx).await?;
+            Store::append(&mut tx, workflow, Some(&self.owner), json!({"type": "node-added", "node": resize, "text": format!("{title} ran out of memory: asking for a larger instance")})).await?;
+            Store::append(&mut tx, workflow, Some(&self.owner), json!({"type": "node-state", "node": node.node_id, "state": node_state::PENDING, "text": format!("{title}: retrying on the recommended instance")})).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
         let mut extra_gate: Option<PlanNode> = None;
         let (state_after, output, error) = match outcome {
             Delegation::Lost if node.attempt < MAX_ATTEMPTS => {

@@ -236,6 +236,15 @@ fn from_pick(path: &str, pick: &[&str]) -> Value {
 /// What the planner can feed a node: input property → value or reference.
 type Facts = BTreeMap<String, Value>;
 
+/// The version a release takes to production: literals or references.
+struct Candidate {
+    model: String,
+    version: Value,
+    holdout: Option<Value>,
+    /// The training data's dataset name and version.
+    training_data: Option<(Value, Value)>,
+}
+
 struct Builder<'a> {
     catalog: &'a Catalog,
     policy: &'a Policy,
@@ -348,14 +357,18 @@ impl Builder<'_> {
     /// `version` (a literal or a reference) of `model`.
     fn release(
         &mut self,
-        model: &str,
-        version: Value,
-        holdout: Option<Value>,
-        training_data: Option<(Value, Value)>,
+        candidate: Candidate,
         steps: &[u32],
         analysis_seconds: u32,
         mut after: Vec<String>,
     ) -> Result<(), PlanError> {
+        let Candidate {
+            model,
+            version,
+            holdout,
+            training_data,
+        } = candidate;
+        let model = model.as_str();
         // Rollback must be possible before anything moves.
         self.catalog.for_action(Action::Rollback)?;
 
@@ -491,9 +504,35 @@ impl Builder<'_> {
     }
 }
 
+/// A node added while a workflow runs (a rollback, a resize after running
+/// out of memory): `skill` fed from `facts`, as the planner would.
+pub fn action_node(
+    skill: &CatalogSkill,
+    id: &str,
+    title: &str,
+    facts: BTreeMap<String, Value>,
+    depends_on: Vec<String>,
+    why: String,
+) -> Result<PlanNode, PlanError> {
+    let input = Builder::input(skill, &facts)?;
+    Ok(PlanNode {
+        id: id.to_owned(),
+        title: title.to_owned(),
+        kind: NodeKind::Task {
+            agent: skill.agent.clone(),
+            skill: skill.skill.clone(),
+            phase: skill.phase,
+            action: skill.action,
+            input,
+        },
+        depends_on,
+        why,
+    })
+}
+
 /// The rollback node added when a release must be undone.
 pub fn rollback_node(
-    catalog_skill: &CatalogSkill,
+    skill: &CatalogSkill,
     model: &str,
     version: &Value,
     reason: &str,
@@ -504,20 +543,14 @@ pub fn rollback_node(
         ("version".to_owned(), version.clone()),
         ("reason".to_owned(), json!(reason)),
     ]);
-    let input = Builder::input(catalog_skill, &facts)?;
-    Ok(PlanNode {
-        id: "rollback".into(),
-        title: "roll back".into(),
-        kind: NodeKind::Task {
-            agent: catalog_skill.agent.clone(),
-            skill: catalog_skill.skill.clone(),
-            phase: catalog_skill.phase,
-            action: Some(Action::Rollback),
-            input,
-        },
-        depends_on: after,
-        why: format!("failure policy: {reason}"),
-    })
+    action_node(
+        skill,
+        "rollback",
+        "roll back",
+        facts,
+        after,
+        format!("failure policy: {reason}"),
+    )
 }
 
 /// The deterministic contract planner.
@@ -548,10 +581,12 @@ pub fn plan(goal: &Goal, policy: &Policy, catalog: &Catalog) -> Result<Plan, Pla
                 )
             });
             b.release(
-                model,
-                json!(version),
-                holdout,
-                training,
+                Candidate {
+                    model: model.clone(),
+                    version: json!(version),
+                    holdout,
+                    training_data: training,
+                },
                 steps,
                 *analysis_seconds,
                 Vec::new(),
@@ -612,10 +647,12 @@ pub fn plan(goal: &Goal, policy: &Policy, catalog: &Catalog) -> Result<Plan, Pla
                 "retraining trains a new version on the fresh data",
             )?;
             b.release(
-                model,
-                from("train.version"),
-                Some(from_pick("fresh-data.holdout", &["name", "version"])),
-                None,
+                Candidate {
+                    model: model.clone(),
+                    version: from("train.version"),
+                    holdout: Some(from_pick("fresh-data.holdout", &["name", "version"])),
+                    training_data: None,
+                },
                 &policy.canary.steps,
                 policy.canary.analysis_seconds,
                 vec![trained],
