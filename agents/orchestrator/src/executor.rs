@@ -233,12 +233,8 @@ impl WorkflowExecutor {
             .get(RESUME_PARAM)
             .is_some_and(|v| v.iter().any(|s| s == &self.resume_secret));
         if !ours {
-            if wf.state != state::WAITING {
-                return futures::stream::iter([Err(A2AError::unsupported_operation(
-                    "this workflow is not waiting at a gate; it takes answers only there",
-                ))])
-                .boxed();
-            }
+            // Only an approval token decides; whatever else arrives is
+            // refused (and recorded) by `decide`.
             let token = ctx.message.as_ref().and_then(|m| {
                 m.parts.iter().find_map(|p| match &p.content {
                     PartContent::Data(data) => data

@@ -5,10 +5,13 @@
 //! - [`mcp`]: an MCP `tools/call` on a kit-built server against the official
 //!   Python SDK.
 //! - [`drift`]: the drift report against Evidently 0.7's `DataDriftPreset`.
+//! - [`orchestrator`]: deploy workflows with instant agents against the
+//!   Postgres ceiling (`pgbench -N`).
 
 mod a2a;
 mod drift;
 mod mcp;
+mod orchestrator;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 /// The benchmarks `--only` can pick.
-pub const SECTIONS: &[&str] = &["a2a", "mcp", "drift"];
+pub const SECTIONS: &[&str] = &["a2a", "mcp", "drift", "orchestrator"];
 
 pub fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
     if let Some(unknown) = only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
@@ -36,6 +39,9 @@ pub fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
     }
     if wanted("drift") {
         sections.push(drift::run(quick)?);
+    }
+    if wanted("orchestrator") {
+        sections.push(orchestrator::run(quick)?);
     }
     let path = crate::workspace_root().join("docs").join("benchmarks.md");
     std::fs::create_dir_all(path.parent().expect("docs/ has a parent"))?;
