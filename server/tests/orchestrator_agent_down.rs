@@ -7,16 +7,13 @@ mod supervised;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use mlops_agent_kit::a2a::{Message, Part, Role, SendMessageRequest, StreamResponse, TaskState};
-use mlops_agent_kit::client::{AgentClient, MintingTokenSource, RetryPolicy};
-use mlops_service_auth::access::scope;
-use mlops_service_auth::{Scope, SigningKey};
+use mlops_agent_kit::client::{AgentClient, RetryPolicy};
 use serde_json::{Value, json};
-use supervised::{service_url, services, start_with};
+use supervised::{agent_client, services, start_with, wait_for_demo_traffic};
 
 fn pid_of(data_dir: &Path, name: &str) -> i32 {
     services(data_dir)
@@ -28,33 +25,12 @@ fn pid_of(data_dir: &Path, name: &str) -> i32 {
 }
 
 async fn orchestrator(data_dir: &Path, issuer: &str) -> AgentClient {
-    let key =
-        SigningKey::load_or_create(&data_dir.join("keys").join("service-signing-key.pem")).unwrap();
-    let url = services(data_dir)
-        .iter()
-        .find(|s| s["name"] == "agent-orchestrator")
-        .unwrap()["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let card = mlops_agent_kit::a2a_client::agent_card::AgentCardResolver::new(None)
-        .resolve(&url)
-        .await
-        .unwrap();
-    let tokens = Arc::new(MintingTokenSource::new(
-        key,
-        issuer,
-        "ci",
-        vec![Scope::parse(scope::A2A_INVOKE).unwrap()],
-    ));
     let policy = RetryPolicy {
         attempts: 1,
         call_timeout: Duration::from_secs(300),
         ..RetryPolicy::default()
     };
-    AgentClient::from_card("orchestrator", card, tokens, policy)
-        .await
-        .unwrap()
+    agent_client(data_dir, issuer, "orchestrator", "ci", policy).await
 }
 
 /// Runs a deploy goal while the validation agent is stopped for `pause`;
@@ -133,22 +109,7 @@ async fn a_stopped_agent_is_waited_for_within_the_budget_and_fails_the_workflow_
     let seeded: Value =
         serde_json::from_str(&std::fs::read_to_string(data_dir.join("demo.json")).unwrap())
             .unwrap();
-    let traffic = service_url(&data_dir, "traffic");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while reqwest::get(format!("{traffic}/state"))
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["ok"]
-        .as_f64()
-        .unwrap_or(0.0)
-        < 50.0
-    {
-        assert!(Instant::now() < deadline, "no demo traffic");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    wait_for_demo_traffic(&data_dir).await;
     let pick = |v: &Value| json!({"name": v["name"], "version": v["version"]});
     let goal = json!({
         "goal": "deploy", "model": "fraud-detector", "version": seeded["candidate"],

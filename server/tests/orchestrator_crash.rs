@@ -15,11 +15,10 @@ use mlops_agent_kit::a2a::{
     GetTaskRequest, ListTasksRequest, Message, Part, Role, SendMessageConfiguration,
     SendMessageRequest, SendMessageResponse, TaskPushNotificationConfig, TaskState,
 };
-use mlops_agent_kit::client::{AgentClient, MintingTokenSource, RetryPolicy};
-use mlops_service_auth::access::scope;
-use mlops_service_auth::{ApprovalDecision, ApprovalGrant, Scope, SigningKey};
+use mlops_agent_kit::client::{AgentClient, RetryPolicy};
+use mlops_service_auth::{ApprovalDecision, ApprovalGrant};
 use serde_json::{Value, json};
-use supervised::{service_url, services, start_with};
+use supervised::{agent_client, services, signing_key, start_with, wait_for_demo_traffic};
 
 type Deltas = Arc<Mutex<Vec<Value>>>;
 
@@ -68,33 +67,12 @@ fn service(data_dir: &Path, name: &str) -> Value {
 }
 
 async fn client_for(data_dir: &Path, issuer: &str, agent: &str) -> AgentClient {
-    let key = signing_key(data_dir);
-    let url = service(data_dir, &format!("agent-{agent}"))["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let card = mlops_agent_kit::a2a_client::agent_card::AgentCardResolver::new(None)
-        .resolve(&url)
-        .await
-        .unwrap();
     let subject = if agent == "orchestrator" {
         "ci"
     } else {
         "orchestrator"
     };
-    let tokens = Arc::new(MintingTokenSource::new(
-        key,
-        issuer,
-        subject,
-        vec![Scope::parse(scope::A2A_INVOKE).unwrap()],
-    ));
-    AgentClient::from_card(agent, card, tokens, RetryPolicy::default())
-        .await
-        .unwrap()
-}
-
-fn signing_key(data_dir: &Path) -> SigningKey {
-    SigningKey::load_or_create(&data_dir.join("keys").join("service-signing-key.pem")).unwrap()
+    agent_client(data_dir, issuer, agent, subject, RetryPolicy::default()).await
 }
 
 /// SIGKILLs the orchestrator and waits until the supervisor has it back.
@@ -154,22 +132,7 @@ async fn a_deploy_survives_kill_9_at_five_points_and_acts_once() {
     let seeded: Value =
         serde_json::from_str(&std::fs::read_to_string(data_dir.join("demo.json")).unwrap())
             .unwrap();
-    let traffic = service_url(&data_dir, "traffic");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while reqwest::get(format!("{traffic}/state"))
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["ok"]
-        .as_f64()
-        .unwrap_or(0.0)
-        < 50.0
-    {
-        assert!(Instant::now() < deadline, "no demo traffic");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    wait_for_demo_traffic(&data_dir).await;
 
     let (push_url, deltas) = webhook().await;
     let pick = |v: &Value| json!({"name": v["name"], "version": v["version"]});

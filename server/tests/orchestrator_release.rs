@@ -7,14 +7,13 @@ mod supervised;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use mlops_agent_kit::a2a::{
     Message, Part, PartContent, Role, SendMessageRequest, StreamResponse, TaskState,
 };
-use mlops_agent_kit::client::{AgentClient, MintingTokenSource, RetryPolicy};
+use mlops_agent_kit::client::{AgentClient, RetryPolicy};
 use mlops_mcp_kit::test_support as mcp;
 use mlops_service_auth::access::scope;
 use mlops_service_auth::{
@@ -22,7 +21,9 @@ use mlops_service_auth::{
     SigningKey,
 };
 use serde_json::{Value, json};
-use supervised::{operator_token, services, start_with};
+use supervised::{
+    agent_client, operator_token, services, signing_key, start_with, wait_for_demo_traffic,
+};
 
 struct Release {
     client: AgentClient,
@@ -34,40 +35,16 @@ struct Release {
     last: Option<(TaskState, Vec<Part>)>,
 }
 
-fn orchestrator_url(data_dir: &Path) -> String {
-    services(data_dir)
-        .iter()
-        .find(|s| s["name"] == "agent-orchestrator")
-        .expect("the orchestrator runs")["url"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn orchestrator(data_dir: &Path, issuer: &str) -> (AgentClient, SigningKey) {
-    let key =
-        SigningKey::load_or_create(&data_dir.join("keys").join("service-signing-key.pem")).unwrap();
-    let card = mlops_agent_kit::a2a_client::agent_card::AgentCardResolver::new(None)
-        .resolve(&orchestrator_url(data_dir))
-        .await
-        .unwrap();
     // CI sends goals straight to the orchestrator with a service token.
-    let tokens = Arc::new(MintingTokenSource::new(
-        key.clone(),
-        issuer,
-        "ci",
-        vec![Scope::parse(scope::A2A_INVOKE).unwrap()],
-    ));
     let policy = RetryPolicy {
         attempts: 1,
         call_timeout: Duration::from_secs(600),
         ..RetryPolicy::default()
     };
     (
-        AgentClient::from_card("orchestrator", card, tokens, policy)
-            .await
-            .unwrap(),
-        key,
+        agent_client(data_dir, issuer, "orchestrator", "ci", policy).await,
+        signing_key(data_dir),
     )
 }
 
@@ -275,23 +252,7 @@ async fn canary_releases_follow_the_contracts_gates_and_failure_policy() {
     };
     let issuer = up.url.clone();
     // The pre-deploy drift check reads live traffic: let some arrive.
-    let traffic = supervised::service_url(&data_dir, "traffic");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let state: Value = reqwest::get(format!("{traffic}/state"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if state["ok"].as_f64().unwrap_or(0.0) >= 50.0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no demo traffic: {state}");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    // The router flushes its prediction log every 2 s.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    wait_for_demo_traffic(&data_dir).await;
 
     // J4: the faulty version fails its first analysis and is rolled back
     // with no one asked.

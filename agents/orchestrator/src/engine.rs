@@ -65,6 +65,16 @@ pub struct Engine {
     reattach: OnceLock<Reattach>,
 }
 
+/// What one look at a workflow did.
+enum Step {
+    /// Committed a transition.
+    Acted,
+    /// Nothing to do until a node ends, a gate is decided or time passes.
+    Idle,
+    /// The workflow has ended (or is not this replica's to drive).
+    Ended,
+}
+
 /// Why an answer at a gate was refused.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -388,8 +398,11 @@ impl Engine {
             }
             runners.retain(|_, handle| !handle.is_finished());
             match self.step(workflow, &mut runners).await {
-                Ok(true) => {}
-                Ok(false) => break,
+                // A transition committed: look again at once (the node
+                // just started needs its runner, the next may be ready).
+                Ok(Step::Acted) => continue,
+                Ok(Step::Idle) => {}
+                Ok(Step::Ended) => break,
                 Err(error) => tracing::warn!(%error, "workflow step failed; retrying"),
             }
             tokio::select! {
@@ -407,17 +420,17 @@ impl Engine {
         }
     }
 
-    /// One look at the workflow; false once it has ended.
+    /// One look at the workflow: what it did.
     async fn step(
         self: &Arc<Self>,
         id: Uuid,
         runners: &mut HashMap<String, tokio::task::JoinHandle<()>>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Step, StoreError> {
         let Some(wf) = self.store.workflow(id).await? else {
-            return Ok(false);
+            return Ok(Step::Ended);
         };
         if !state::is_live(&wf.state) {
-            return Ok(false);
+            return Ok(Step::Ended);
         }
         if wf.delivered_seq < wf.next_seq - 1 && wf.state == state::RUNNING {
             self.maybe_reattach(id, &wf.task_id);
@@ -450,7 +463,7 @@ impl Engine {
                 store::set_workflow_state(&mut tx, id, state::RUNNING, None).await?;
                 Store::append(&mut tx, id, Some(&self.owner), json!({"type": "gate-decided", "gate": gate.gate_id, "node": gate.node_id, "decision": "expired", "text": reason})).await?;
                 tx.commit().await?;
-                return Ok(true);
+                return Ok(Step::Acted);
             }
         }
 
@@ -464,7 +477,7 @@ impl Engine {
                 node_state::COMPLETED => {
                     let reason = wf.reason.clone().unwrap_or_else(|| "rolled back".into());
                     self.finish(&wf, &nodes, &end, &reason).await?;
-                    return Ok(false);
+                    return Ok(Step::Ended);
                 }
                 s if node_state::is_done(s) => {
                     let reason = format!(
@@ -472,7 +485,7 @@ impl Engine {
                         rollback.error.clone().unwrap_or_default()
                     );
                     self.finish(&wf, &nodes, state::FAILED, &reason).await?;
-                    return Ok(false);
+                    return Ok(Step::Ended);
                 }
                 _ => {}
             }
@@ -494,11 +507,11 @@ impl Engine {
                 state::FAILED
             };
             if wf.traffic_moved && failed.node_id != "rollback" {
-                self.start_rollback(&wf, &nodes, end, &reason).await?;
-                return Ok(true);
+                let added = self.start_rollback(&wf, &nodes, end, &reason).await?;
+                return Ok(if added { Step::Acted } else { Step::Idle });
             }
             self.finish(&wf, &nodes, end, &reason).await?;
-            return Ok(false);
+            return Ok(Step::Ended);
         }
 
         if nodes.iter().all(|n| node_state::is_done(&n.state)) {
@@ -507,7 +520,7 @@ impl Engine {
                 Err(_) => "done".into(),
             };
             self.finish(&wf, &nodes, state::COMPLETED, &reason).await?;
-            return Ok(false);
+            return Ok(Step::Ended);
         }
 
         let done: HashSet<&str> = nodes
@@ -548,7 +561,7 @@ impl Engine {
                             "text": format!("{}: delegated to {agent} ({skill})", node.spec.title),
                         })).await?;
                         tx.commit().await?;
-                        return Ok(true);
+                        return Ok(Step::Acted);
                     }
                 }
             }
@@ -575,7 +588,7 @@ impl Engine {
                 );
             }
         }
-        Ok(true)
+        Ok(Step::Idle)
     }
 
     async fn start_rollback(
@@ -584,19 +597,19 @@ impl Engine {
         nodes: &[NodeRow],
         end: &str,
         reason: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let catalog = match self.catalog().await {
             Ok(c) => c,
             Err(error) => {
                 tracing::warn!(%error, "no catalog for the rollback; retrying");
-                return Ok(());
+                return Ok(false);
             }
         };
         let skill = match catalog.for_action(Action::Rollback) {
             Ok(s) => s.clone(),
             Err(error) => {
                 tracing::warn!(%error, "no agent can roll back now; retrying");
-                return Ok(());
+                return Ok(false);
             }
         };
         let goal: Goal = serde_json::from_value(wf.goal.clone())
@@ -629,7 +642,7 @@ impl Engine {
         Store::append(&mut tx, wf.id, Some(&self.owner), json!({"type": "notification", "severity": "warning", "text": format!("{}: rolling back — {reason}", goal.summary())})).await?;
         tx.commit().await?;
         self.cancel_delegated(nodes).await;
-        Ok(())
+        Ok(true)
     }
 
     /// Ends the workflow: pending nodes skipped, running ones canceled.
@@ -999,14 +1012,7 @@ impl Engine {
                 }
                 let stream = match &task_id {
                     Some(task) => {
-                        let current = client
-                            .get(&GetTaskRequest {
-                                id: task.clone(),
-                                history_length: Some(0),
-                                tenant: None,
-                            })
-                            .await
-                            .map_err(|e| e.to_string())?;
+                        let current = get_task(&client, task).await?;
                         if current.status.state.is_terminal() {
                             return Ok(Some(current));
                         }
@@ -1019,14 +1025,7 @@ impl Engine {
                         {
                             Ok(stream) => stream,
                             Err(_) => {
-                                let again = client
-                                    .get(&GetTaskRequest {
-                                        id: task.clone(),
-                                        history_length: Some(0),
-                                        tenant: None,
-                                    })
-                                    .await
-                                    .map_err(|e| e.to_string())?;
+                                let again = get_task(&client, task).await?;
                                 if again.status.state.is_terminal() {
                                     return Ok(Some(again));
                                 }
@@ -1144,14 +1143,7 @@ impl Engine {
         let Some(id) = task_id.clone() else {
             return Ok(None);
         };
-        let task = client
-            .get(&GetTaskRequest {
-                id,
-                history_length: Some(0),
-                tenant: None,
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+        let task = get_task(client, &id).await?;
         Ok(task.status.state.is_terminal().then_some(task))
     }
 
@@ -1402,6 +1394,18 @@ impl Engine {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// `GetTask` without history, its error as text.
+async fn get_task(client: &AgentClient, id: &str) -> Result<Task, String> {
+    client
+        .get(&GetTaskRequest {
+            id: id.to_owned(),
+            history_length: Some(0),
+            tenant: None,
+        })
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn find_by_context(

@@ -130,3 +130,64 @@ pub fn service_url(data_dir: &std::path::Path, kind: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// The control plane's signing key in `data_dir` (what it signs tokens
+/// and approvals with).
+pub fn signing_key(data_dir: &std::path::Path) -> mlops_service_auth::SigningKey {
+    mlops_service_auth::SigningKey::load_or_create(
+        &data_dir.join("keys").join("service-signing-key.pem"),
+    )
+    .unwrap()
+}
+
+/// An A2A client for one of `mlops up`'s agents, presenting service tokens
+/// for `subject` minted with the control plane's key.
+pub async fn agent_client(
+    data_dir: &std::path::Path,
+    issuer: &str,
+    agent: &str,
+    subject: &str,
+    policy: mlops_agent_kit::client::RetryPolicy,
+) -> mlops_agent_kit::client::AgentClient {
+    let url = services(data_dir)
+        .iter()
+        .find(|s| s["name"] == format!("agent-{agent}").as_str())
+        .unwrap_or_else(|| panic!("{agent} runs"))["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let card = mlops_agent_kit::a2a_client::agent_card::AgentCardResolver::new(None)
+        .resolve(&url)
+        .await
+        .unwrap();
+    let tokens = std::sync::Arc::new(mlops_agent_kit::client::MintingTokenSource::new(
+        signing_key(data_dir),
+        issuer,
+        subject,
+        vec![mlops_service_auth::Scope::parse("a2a:invoke").unwrap()],
+    ));
+    mlops_agent_kit::client::AgentClient::from_card(agent, card, tokens, policy)
+        .await
+        .unwrap()
+}
+
+/// Waits until the demo's traffic has flowed for a while, and the routers
+/// have flushed it to their prediction logs (every 2 s).
+pub async fn wait_for_demo_traffic(data_dir: &std::path::Path) {
+    let traffic = service_url(data_dir, "traffic");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let state: serde_json::Value = reqwest::get(format!("{traffic}/state"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if state["ok"].as_f64().unwrap_or(0.0) >= 50.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no demo traffic: {state}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+}

@@ -122,6 +122,7 @@ pub fn run(quick: bool) -> anyhow::Result<String> {
             ])
             .arg(&data)
             .env("MLOPS_PUBLIC_URL", &issuer)
+            .env("DATABASE_URL", &pg_url)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -266,7 +267,7 @@ async fn load(url: &str, token: &str, concurrency: usize, total: usize) -> anyho
             .send()
     };
     // Warm-up: one workflow end to end.
-    let text = call(usize::MAX).await?.text().await?;
+    let text = call(total + 1).await?.text().await?;
     if !text.contains("TASK_STATE_COMPLETED") {
         bail!("the warm-up workflow did not complete: {text}");
     }
