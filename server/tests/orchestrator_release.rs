@@ -17,7 +17,7 @@ use mlops_agent_kit::client::{AgentClient, RetryPolicy};
 use mlops_mcp_kit::test_support as mcp;
 use mlops_service_auth::access::scope;
 use mlops_service_auth::{
-    APPROVAL_AUDIENCE, APPROVAL_TOKEN_TYPE, ApprovalClaims, ApprovalDecision, ApprovalGrant, Scope,
+    APPROVAL_AUDIENCE, APPROVAL_TOKEN_TYPE, ApprovalClaims, ApprovalDecision, ApprovalGrant,
     SigningKey,
 };
 use serde_json::{Value, json};
