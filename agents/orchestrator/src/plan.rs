@@ -280,20 +280,8 @@ impl Builder<'_> {
         depends_on: Vec<String>,
         why: &str,
     ) -> Result<String, PlanError> {
-        let input = Self::input(skill, facts)?;
-        self.nodes.push(PlanNode {
-            id: id.to_owned(),
-            title,
-            kind: NodeKind::Task {
-                agent: skill.agent.clone(),
-                skill: skill.skill.clone(),
-                phase: skill.phase,
-                action: skill.action,
-                input,
-            },
-            depends_on,
-            why: why.to_owned(),
-        });
+        let node = action_node(skill, id, &title, facts.clone(), depends_on, why.to_owned())?;
+        self.nodes.push(node);
         Ok(id.to_owned())
     }
 
