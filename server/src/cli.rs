@@ -79,9 +79,45 @@ enum Command {
         after_help = "Examples:\n  mlops demo drift on\n  mlops demo faulty-canary --weight 20"
     )]
     Demo(DemoArgs),
-    /// Show what `mlops up` is running.
-    #[command(after_help = "Example:\n  mlops status --services")]
+    /// Show what `mlops up` is running, or (with an API token) workflows.
+    #[command(
+        after_help = "Examples:\n  mlops status --services\n  mlops status --token $MLOPS_TOKEN\n  mlops status WORKFLOW --token $MLOPS_TOKEN"
+    )]
     Status(StatusArgs),
+    /// Start a deploy workflow through the control plane, and follow it.
+    #[command(
+        after_help = "Example:\n  mlops deploy fraud-detector --version 2 --strategy canary --token $MLOPS_TOKEN"
+    )]
+    Deploy(crate::api_client::DeployArgs),
+    /// List the open approval gates.
+    #[command(after_help = "Example:\n  mlops approvals --token $MLOPS_TOKEN")]
+    Approvals(crate::api_client::ListArgs),
+    /// Approve a workflow's gate (role and four-eyes rules apply).
+    #[command(after_help = "Example:\n  mlops approve WORKFLOW --comment 'metrics look good'")]
+    Approve(crate::api_client::DecideArgs),
+    /// Reject a workflow's gate.
+    #[command(after_help = "Example:\n  mlops reject WORKFLOW --comment 'p99 too high'")]
+    Reject(crate::api_client::DecideArgs),
+    /// Cancel a running workflow.
+    #[command(after_help = "Example:\n  mlops cancel WORKFLOW --token $MLOPS_TOKEN")]
+    Cancel(crate::api_client::WorkflowArgs),
+    /// The audit log: `verify` checks its hash chain.
+    #[command(after_help = "Example:\n  mlops audit verify --data-dir ./.mlops")]
+    Audit(AuditArgs),
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Walk the chain; exit non-zero at the first broken link.
+    Verify,
 }
 
 #[derive(Args, Clone)]
@@ -109,6 +145,10 @@ pub struct UpArgs {
     /// generator, only the services.
     #[arg(long)]
     pub no_demo: bool,
+    /// The control plane's settings (YAML), for an external OIDC issuer.
+    /// Without it `up` starts the dev IdP (e2e/idp) and signs in through it.
+    #[arg(long, env = "MLOPS_CONTROL_CONFIG")]
+    pub control_config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -122,6 +162,17 @@ pub struct ServeArgs {
     /// the token issuer. Defaults to http://<listen>.
     #[arg(long, env = "MLOPS_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// The control plane's settings (YAML): sign-in, sessions, approvals,
+    /// deploy bounds, notifications.
+    #[arg(long, env = "MLOPS_CONTROL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The agent registry file that names the orchestrator
+    /// (default <data-dir>/agents.yaml).
+    #[arg(long, env = "MLOPS_AGENT_REGISTRY")]
+    pub agent_registry: Option<PathBuf>,
+    /// The MCP servers the dashboards read from: `name=url,…`.
+    #[arg(long, env = "MLOPS_MCP_URLS")]
+    pub mcp_urls: Option<String>,
 }
 
 #[derive(Args)]
@@ -298,14 +349,16 @@ pub struct TokenArgs {
 
 #[derive(Args)]
 pub struct StatusArgs {
-    #[arg(long, env = "MLOPS_DATA_DIR", default_value = ".mlops")]
-    pub data_dir: PathBuf,
     /// List every running service (name, kind, URL, pid).
     #[arg(long)]
     pub services: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// A workflow to show and follow (needs an API token).
+    pub workflow: Option<String>,
+    #[command(flatten)]
+    pub api: crate::api_client::ApiArgs,
 }
 
 /// Parses `90s`, `15m`, `2h` or plain seconds.
@@ -386,7 +439,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo(args) => crate::demo::control(args).await,
         Command::Token(args) => token(args),
-        Command::Status(args) => status(args),
+        Command::Status(args) => {
+            if !args.services && (args.workflow.is_some() || args.api.token.is_some()) {
+                crate::api_client::status(args.workflow.as_deref(), &args.api, args.json).await
+            } else {
+                status(args)
+            }
+        }
+        Command::Deploy(args) => crate::api_client::deploy(args).await,
+        Command::Approvals(args) => crate::api_client::approvals(args).await,
+        Command::Approve(args) => crate::api_client::decide(args, "approve").await,
+        Command::Reject(args) => crate::api_client::decide(args, "reject").await,
+        Command::Cancel(args) => crate::api_client::cancel(args).await,
+        Command::Audit(args) => audit(args).await,
     }
 }
 
@@ -408,11 +473,31 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn audit(args: AuditArgs) -> anyhow::Result<()> {
+    let AuditCommand::Verify = args.command;
+    let url = match &args.data.database_url {
+        Some(url) => url.clone(),
+        None => supervisor::embedded_database_url(&args.data.data_dir)?,
+    };
+    let pool = mlops_postgres::connect(&url, 2).await?;
+    let report = control_plane::audit::verify(&pool).await?;
+    match report.first_broken {
+        None => {
+            println!("audit chain intact: {} rows", report.rows);
+            Ok(())
+        }
+        Some(link) => {
+            anyhow::bail!("audit chain broken at row {}: {}", link.id, link.reason)
+        }
+    }
+}
+
 fn status(args: StatusArgs) -> anyhow::Result<()> {
-    let list = services::read(&args.data_dir).map_err(|e| {
+    let data_dir = &args.api.data_dir;
+    let list = services::read(data_dir).map_err(|e| {
         anyhow::anyhow!(
             "no services.json in {} ({e}); is `mlops up` running with this --data-dir?",
-            args.data_dir.display()
+            data_dir.display()
         )
     })?;
     let dead: Vec<&str> = list

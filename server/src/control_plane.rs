@@ -1,9 +1,12 @@
 //! `mlops serve`: the control plane.
 //!
-//! Today it is the token service: it owns the signing key (created at first
-//! start, kept in the data dir), publishes `/.well-known/jwks.json`, issues
-//! service tokens at `/oauth/token` (client credentials), and answers `/healthz` and `/readyz`. Sign-in, workflows, approvals and the
-//! dashboard build on this process.
+//! - The token service: it owns the signing key (created at first start,
+//!   kept in the data dir), publishes `/.well-known/jwks.json` and issues
+//!   service tokens at `/oauth/token` (client credentials).
+//! - Sign-in ([`oidc`]), sessions and CSRF ([`auth`]), roles ([`roles`]).
+//! - Workflows and their live graph ([`workflows`], [`events`]), approval
+//!   gates ([`approvals`]), the dashboards' read models ([`read_models`]),
+//!   the audit log ([`audit`]), API tokens ([`api`]), OpenAPI ([`openapi`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,7 +17,14 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
+use mlops_agent_kit::McpEndpoints;
+use mlops_agent_kit::client::MintingTokenSource;
 use mlops_service_auth::{ClientSecrets, SigningKey};
+use tower_sessions::SessionManagerLayer;
+use tower_sessions::session_store::ExpiredDeletion;
+use tower_sessions_sqlx_store::PostgresStore;
+
+use config::ControlConfig;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tower_http::trace::TraceLayer;
@@ -56,36 +66,111 @@ pub fn recorded_issuer(data_dir: &Path) -> anyhow::Result<String> {
     Ok(record.issuer)
 }
 
-#[derive(Clone)]
-struct AppState {
+pub mod api;
+pub mod approvals;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod events;
+pub mod notify;
+pub mod oidc;
+pub mod openapi;
+pub mod problem;
+pub mod read_models;
+pub mod roles;
+pub mod workflows;
+
+/// Everything a request handler may need; one per process.
+pub struct AppState {
     key: SigningKey,
     client_secrets: ClientSecrets,
-    issuer: String,
+    /// This control plane's public URL: the token issuer, the OIDC
+    /// redirect base and the allowed Origin.
+    public_url: String,
     pool: PgPool,
     data_dir: PathBuf,
+    config: ControlConfig,
+    oidc: Option<Arc<oidc::Oidc>>,
+    orchestrator: workflows::OrchestratorLink,
+    read_models: read_models::ReadModels,
+    fanout: Arc<events::Fanout>,
+    http: reqwest::Client,
+}
+
+impl AppState {
+    fn origin_allowed(&self, origin: &str) -> bool {
+        origin == self.public_url || self.config.allowed_origins.iter().any(|o| o == origin)
+    }
 }
 
 /// Builds the control plane's router.
-fn router(state: AppState) -> Router {
+fn router(state: Arc<AppState>, sessions: SessionManagerLayer<PostgresStore>) -> Router {
+    use axum::routing::{delete, post};
+    let api = Router::new()
+        .route("/api/me", get(api::me))
+        .route(
+            "/api/workflows",
+            get(workflows::list).post(workflows::start),
+        )
+        .route("/api/workflows/{id}", get(workflows::detail))
+        .route("/api/workflows/{id}/cancel", post(workflows::cancel))
+        .route("/api/workflows/{id}/events", get(events::for_workflow))
+        .route("/api/events", get(events::all))
+        .route("/api/approvals", get(approvals::inbox))
+        .route("/api/approvals/{workflow}/{gate}", post(approvals::decide))
+        .route("/api/tokens", get(api::list_tokens).post(api::create_token))
+        .route("/api/tokens/{id}", delete(api::revoke_token))
+        .route("/api/audit", get(api::audit_log))
+        .route("/api/audit/verify", get(api::audit_verify))
+        .route("/api/models", get(read_models::models))
+        .route("/api/models/{model}/versions", get(read_models::versions))
+        .route(
+            "/api/models/{model}/versions/{version}/lineage",
+            get(read_models::lineage),
+        )
+        .route("/api/models/{model}/canary", get(read_models::canary))
+        .route("/api/deployments", get(read_models::deployments))
+        .route("/api/drift", get(read_models::drift))
+        .route("/api/hooks/orchestrator", post(workflows::push_hook))
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/auth/login", get(oidc::login))
+        .route("/auth/callback", get(oidc::callback))
+        .route("/auth/logout", post(oidc::logout));
     Router::new()
         .route("/", get(home))
         .route("/.well-known/jwks.json", get(jwks))
-        .route("/oauth/token", axum::routing::post(token))
+        .route("/oauth/token", post(token))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .with_state(Arc::new(state))
+        .merge(api)
+        .fallback(|| async { problem::Problem::not_found("no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::csrf_guard,
+        ))
+        .layer(sessions)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        .with_state(state)
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             tracing::info_span!("http.request", method = %req.method(), path = %req.uri().path())
         }))
 }
 
-async fn home(State(state): State<Arc<AppState>>) -> Html<String> {
+async fn home(
+    State(state): State<Arc<AppState>>,
+    session: tower_sessions::Session,
+) -> axum::response::Response {
+    // With sign-in configured, the console is for signed-in people only.
+    if state.oidc.is_some() && matches!(auth::session_user(&session, &state).await, Ok(None)) {
+        return axum::response::Redirect::to("/auth/login?next=/").into_response();
+    }
     // services.json is written by `mlops up`; a standalone `serve` has none.
     let services = crate::services::read(&state.data_dir).unwrap_or_default();
     Html(mlops_frontend::pages::render_system_page(
-        state.issuer.clone(),
+        state.public_url.clone(),
         services,
     ))
+    .into_response()
 }
 
 async fn jwks(State(state): State<Arc<AppState>>) -> impl IntoResponse {
@@ -106,7 +191,7 @@ async fn token(
             crate::token_service::issue(
                 &state.key,
                 &state.client_secrets,
-                &state.issuer,
+                &state.public_url,
                 &headers,
                 &form,
             )
@@ -129,9 +214,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let database_url = args.data.database_url.clone().context(
         "the control plane needs Postgres: set DATABASE_URL, or use `mlops up`, which runs an embedded cluster",
     )?;
+    let config = ControlConfig::load(args.config.as_deref())?;
     let key = SigningKey::load_or_create(&signing_key_path(data_dir))?;
     let client_secrets = ClientSecrets::load_or_create(&client_secrets_path(data_dir))?;
-    let pool = mlops_postgres::connect(&database_url, 16)
+    let pool = mlops_postgres::connect(&database_url, 32)
         .await
         .context("connecting to Postgres")?;
     mlops_postgres::migrate(&pool)
@@ -142,7 +228,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let local = listener.local_addr()?;
-    let issuer = args
+    let public_url = args
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{local}"))
@@ -151,17 +237,77 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::write(
         issuer_record_path(data_dir),
         serde_json::to_vec_pretty(&IssuerRecord {
-            issuer: issuer.clone(),
+            issuer: public_url.clone(),
         })?,
     )?;
-    tracing::info!(url = %issuer, kid = %key.kid(), "control plane listening");
-    let app = router(AppState {
+
+    let store = PostgresStore::new(pool.clone())
+        .with_schema_name("control")
+        .map_err(anyhow::Error::msg)?
+        .with_table_name("sessions")
+        .map_err(anyhow::Error::msg)?;
+    tokio::spawn({
+        let store = store.clone();
+        async move {
+            if let Err(error) = store
+                .continuously_delete_expired(tokio::time::Duration::from_secs(300))
+                .await
+            {
+                tracing::warn!(%error, "expired-session sweeper stopped");
+            }
+        }
+    });
+    let sessions = SessionManagerLayer::new(store)
+        .with_name("mlops_session")
+        .with_http_only(true)
+        .with_same_site(tower_sessions::cookie::SameSite::Lax)
+        .with_secure(public_url.starts_with("https://"))
+        .with_expiry(tower_sessions::Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::minutes(config.session.idle_minutes),
+        ));
+
+    let tokens = Arc::new(MintingTokenSource::new(
+        key.clone(),
+        &public_url,
+        "control-plane",
+        vec![mlops_service_auth::Scope::parse("a2a:invoke")?],
+    ));
+    let mcp_tokens = Arc::new(MintingTokenSource::new(
+        key.clone(),
+        &public_url,
+        "control-plane",
+        Vec::new(),
+    ));
+    let mcp_endpoints = match &args.mcp_urls {
+        Some(raw) => Some(McpEndpoints::parse(raw).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let oidc = match &config.oidc {
+        Some(c) => Some(Arc::new(oidc::Oidc::new(c.clone(), &public_url)?)),
+        None => None,
+    };
+    let registry = args
+        .agent_registry
+        .clone()
+        .unwrap_or_else(|| crate::supervisor::agent_registry_path(data_dir));
+    tracing::info!(url = %public_url, kid = %key.kid(), sign_in = oidc.is_some(), "control plane listening");
+    let state = Arc::new(AppState {
         key,
         client_secrets,
-        issuer,
-        pool,
+        public_url,
+        pool: pool.clone(),
         data_dir: data_dir.clone(),
+        config,
+        oidc,
+        orchestrator: workflows::OrchestratorLink::new(registry, tokens),
+        read_models: read_models::ReadModels::new(mcp_endpoints, mcp_tokens),
+        fanout: events::Fanout::start(pool),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?,
     });
+    tokio::spawn(workflows::resume_following(state.clone()));
+    let app = router(state, sessions);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

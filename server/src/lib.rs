@@ -14,6 +14,7 @@
 //! - [`services`]: the `services.json` file shared by `up` and `status`.
 
 pub mod agents;
+pub mod api_client;
 pub mod cli;
 pub mod control_plane;
 pub mod demo;

@@ -494,6 +494,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 "✔ mlops is ready at {url}  ({} services; `mlops status --services`; Ctrl-C to stop)",
                 list.len()
             );
+            if args.control_config.is_none() {
+                println!(
+                    "  sign in as {} (password: {DEMO_PASSWORD})",
+                    DEMO_USERS.join(", ")
+                );
+            }
             shutdown_signal().await;
             eprintln!("mlops up: stopping");
             sup.stop_all().await;
@@ -525,6 +531,19 @@ async fn start_everything(
 
     let port = free_port_or(args.port)?;
     let url = format!("http://127.0.0.1:{port}");
+    // MCP ports are chosen first: the control plane reads its dashboards'
+    // data from them, and they need the control plane's JWKS to start.
+    let mut mcp_ports = Vec::new();
+    let mut mcp_urls = McpEndpoints::default();
+    for name in crate::mcp::MCP_SERVERS {
+        let port = free_port_or(0)?;
+        mcp_urls.insert(name, &format!("http://127.0.0.1:{port}/mcp"));
+        mcp_ports.push((*name, port));
+    }
+    let control_config = match &args.control_config {
+        Some(path) => path.clone(),
+        None => start_dev_idp(sup, data_dir, &url).await?,
+    };
     let exe = std::env::current_exe().context("locating the mlops binary")?;
     let mut command = std::process::Command::new(exe);
     command
@@ -534,7 +553,10 @@ async fn start_everything(
         .arg("--data-dir")
         .arg(data_dir)
         .env("DATABASE_URL", &database_url)
-        .env("MLOPS_PUBLIC_URL", &url);
+        .env("MLOPS_PUBLIC_URL", &url)
+        .env("MLOPS_CONTROL_CONFIG", &control_config)
+        .env("MLOPS_MCP_URLS", mcp_urls.render())
+        .env("MLOPS_AGENT_REGISTRY", agent_registry_path(data_dir));
     sup.start(ChildSpec {
         name: "control-plane".into(),
         kind: ServiceKind::ControlPlane,
@@ -545,9 +567,7 @@ async fn start_everything(
     })
     .await?;
 
-    let mut mcp_urls = McpEndpoints::default();
-    for name in crate::mcp::MCP_SERVERS {
-        let port = free_port_or(0)?;
+    for (name, port) in mcp_ports {
         let base = format!("http://127.0.0.1:{port}");
         let exe = std::env::current_exe().context("locating the mlops binary")?;
         let mut command = std::process::Command::new(exe);
@@ -571,7 +591,6 @@ async fn start_everything(
             stop_signal: libc::SIGTERM,
         })
         .await?;
-        mcp_urls.insert(name, &format!("{base}/mcp"));
     }
 
     start_agents(sup, data_dir, &database_url, &url, &mcp_urls).await?;
@@ -579,6 +598,125 @@ async fn start_everything(
         start_demo(sup, data_dir, &url, &storage_root, &mcp_urls).await?;
     }
     Ok(url)
+}
+
+/// The users the dev IdP knows (JOURNEYS.md), and their password.
+pub const DEMO_USERS: &[&str] = &["alice", "bob", "carol", "dave", "erin"];
+pub const DEMO_PASSWORD: &str = "demo";
+
+/// Where the dev IdP's code lives: `e2e/idp` of this source tree, or
+/// MLOPS_IDP_DIR.
+fn idp_dir() -> PathBuf {
+    std::env::var_os("MLOPS_IDP_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../e2e/idp"))
+}
+
+/// Node and the IdP's npm packages, installed on first use.
+fn ensure_idp_installed(dir: &Path) -> anyhow::Result<()> {
+    let has = |tool: &str| {
+        std::process::Command::new(tool)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !has("node") || !has("npm") {
+        progress(
+            "dev-idp",
+            "installing Node.js from Debian (apt-get install nodejs npm)",
+        );
+        let ok = std::process::Command::new("sh")
+            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm"])
+            .status()
+            .is_ok_and(|s| s.success());
+        anyhow::ensure!(
+            ok,
+            "could not install Node.js; install nodejs and npm, or pass --control-config with an external issuer"
+        );
+    }
+    if !dir.join("node_modules").join("oidc-provider").exists() {
+        progress(
+            "dev-idp",
+            "installing its npm packages (npm ci, first run only)",
+        );
+        let ok = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        anyhow::ensure!(ok, "npm ci failed in {}", dir.display());
+    }
+    Ok(())
+}
+
+/// Starts the dev OIDC provider and writes the control plane's config that
+/// signs in through it. Returns that config's path.
+async fn start_dev_idp(
+    sup: &mut Supervisor,
+    data_dir: &Path,
+    control_url: &str,
+) -> anyhow::Result<PathBuf> {
+    let dir = idp_dir();
+    let install_dir = dir.clone();
+    tokio::task::spawn_blocking(move || ensure_idp_installed(&install_dir)).await??;
+    let secret_path = data_dir.join("keys").join("idp-client-secret");
+    let secret = match std::fs::read_to_string(&secret_path) {
+        Ok(secret) => secret.trim().to_owned(),
+        Err(_) => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::create_dir_all(data_dir.join("keys"))?;
+            let secret = uuid::Uuid::new_v4().simple().to_string();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&secret_path)
+                .and_then(|mut f| f.write_all(secret.as_bytes()))
+                .with_context(|| format!("writing {}", secret_path.display()))?;
+            secret
+        }
+    };
+    let port = free_port_or(0)?;
+    let issuer = format!("http://127.0.0.1:{port}");
+    let mut command = std::process::Command::new("node");
+    command
+        .arg("server.mjs")
+        .current_dir(&dir)
+        .env("IDP_PORT", port.to_string())
+        .env("IDP_ISSUER", &issuer)
+        .env("IDP_CLIENT_ID", "mlops")
+        .env("IDP_CLIENT_SECRET", &secret)
+        .env("IDP_REDIRECT_URIS", format!("{control_url}/auth/callback"))
+        .env("IDP_POST_LOGOUT_URIS", format!("{control_url}/"))
+        .env("IDP_PASSWORD", DEMO_PASSWORD);
+    sup.start(ChildSpec {
+        name: "dev-idp".into(),
+        kind: ServiceKind::Idp,
+        url: issuer.clone(),
+        command,
+        readiness: Readiness::Http(format!("{issuer}/.well-known/openid-configuration")),
+        stop_signal: libc::SIGTERM,
+    })
+    .await?;
+    let config = crate::control_plane::config::ControlConfig {
+        oidc: Some(crate::control_plane::config::OidcConfig {
+            issuer,
+            client_id: "mlops".into(),
+            client_secret: secret,
+            scopes: vec!["email".into(), "profile".into(), "groups".into()],
+            roles_claim: "groups".into(),
+            role_mapping: crate::control_plane::config::default_role_mapping(),
+        }),
+        ..Default::default()
+    };
+    let path = data_dir.join("config").join("control-plane.yaml");
+    std::fs::create_dir_all(data_dir.join("config"))?;
+    std::fs::write(&path, serde_yaml::to_string(&config)?)?;
+    Ok(path)
 }
 
 /// Seeds the demo through the agents, then starts the traffic generator
@@ -731,4 +869,16 @@ pub async fn migrate_only(args: &DataArgs) -> anyhow::Result<()> {
     let result = apply_migrations(&cluster.database_url()).await;
     drop(running);
     result
+}
+
+/// The URL of the embedded cluster `mlops up` runs in `data_dir` (for
+/// operator commands such as `mlops audit verify`).
+pub fn embedded_database_url(data_dir: &Path) -> anyhow::Result<String> {
+    let root = data_dir.join("postgres");
+    anyhow::ensure!(
+        root.join("data").join("PG_VERSION").exists(),
+        "no embedded cluster in {}: pass --database-url, or run `mlops up` first",
+        data_dir.display()
+    );
+    Ok(EmbeddedCluster::prepare(&root)?.database_url())
 }

@@ -1,0 +1,29 @@
+//! The REST API's OpenAPI document, served at `/api/openapi.json`.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mlops control plane",
+        description = "Workflows, approvals, live events, audit and API tokens. Sign in through OIDC (session cookie plus x-csrf-token on state-changing requests) or send a personal API token as `Authorization: Bearer mlp_…`."
+    ),
+    components(schemas(
+        super::workflows::Started,
+        super::workflows::WorkflowRow,
+        super::workflows::WorkflowDetail,
+        super::workflows::NodeRow,
+        super::workflows::GateRow,
+        super::approvals::DecisionBody,
+        super::api::Me,
+        super::api::NewToken,
+        super::api::CreatedToken,
+        super::audit::AuditRow,
+    ))
+)]
+pub struct ApiDoc;
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
