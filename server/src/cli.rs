@@ -110,14 +110,12 @@ enum Command {
 pub struct AuditArgs {
     #[command(subcommand)]
     pub command: AuditCommand,
-    #[command(flatten)]
-    pub data: DataArgs,
 }
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
     /// Walk the chain; exit non-zero at the first broken link.
-    Verify,
+    Verify(DataArgs),
 }
 
 #[derive(Args, Clone)]
@@ -474,10 +472,10 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
 }
 
 async fn audit(args: AuditArgs) -> anyhow::Result<()> {
-    let AuditCommand::Verify = args.command;
-    let url = match &args.data.database_url {
+    let AuditCommand::Verify(data) = args.command;
+    let url = match &data.database_url {
         Some(url) => url.clone(),
-        None => supervisor::embedded_database_url(&args.data.data_dir)?,
+        None => supervisor::embedded_database_url(&data.data_dir)?,
     };
     let pool = mlops_postgres::connect(&url, 2).await?;
     let report = control_plane::audit::verify(&pool).await?;

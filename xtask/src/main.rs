@@ -68,11 +68,43 @@ pub fn workspace_root() -> std::path::PathBuf {
         .to_owned()
 }
 
+/// Node and the dev IdP's npm packages (e2e/idp), which the sign-in tests
+/// and `mlops up` run.
+fn ensure_dev_idp() -> anyhow::Result<()> {
+    let has_node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_node {
+        eprintln!("xtask: installing Node.js from Debian");
+        let ok = Command::new("sh")
+            .args([
+                "-c",
+                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm",
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+        anyhow::ensure!(ok, "apt-get install nodejs npm failed");
+    }
+    let idp = workspace_root().join("e2e").join("idp");
+    if !idp.join("node_modules").join("oidc-provider").exists() {
+        eprintln!("xtask: installing the dev IdP's npm packages");
+        let ok = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&idp)
+            .status()
+            .is_ok_and(|s| s.success());
+        anyhow::ensure!(ok, "npm ci in {} failed", idp.display());
+    }
+    Ok(())
+}
+
 fn test(cargo_args: &[String]) -> anyhow::Result<ExitCode> {
     let python = venv::ensure()?;
     mlops_postgres::ensure_server_installed().context("installing Postgres")?;
     // Before the tests, so no test waits on apt in the middle of its run.
     mlops_mcp_metrics::prometheus::ensure_installed().context("installing Prometheus")?;
+    ensure_dev_idp()?;
     let dir = tempfile::Builder::new()
         .prefix("mlops-test-run-")
         .tempdir()?;
