@@ -36,6 +36,9 @@ const USERS = {
   carol: { name: 'Carol Chen', groups: ['oncall'] },
   dave: { name: 'Dave Novak', groups: ['admins'] },
   erin: { name: 'Erin Silva', groups: ['viewers'] },
+  // A team lead who both deploys and approves: four-eyes still stops her
+  // from approving her own release.
+  frank: { name: 'Frank Moreau', groups: ['ml-engineers', 'approvers'] },
 };
 
 function account(id) {
@@ -82,7 +85,7 @@ ${error ? `<p class="error" role="alert">${escape(error)}</p>` : ''}
 <input id="password" name="password" type="password" required>
 <button type="submit">Sign in</button>
 </form>
-<p class="hint">Demo users: alice, bob, carol, dave, erin.</p>`);
+<p class="hint">Demo users: alice, bob, carol, dave, erin, frank.</p>`);
 }
 
 const provider = new Provider(issuer, {

@@ -266,18 +266,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tower_sessions::cookie::time::Duration::minutes(config.session.idle_minutes),
         ));
 
-    let tokens = Arc::new(MintingTokenSource::new(
+    // The control plane's own calls carry what the access matrix grants it.
+    let tokens = Arc::new(MintingTokenSource::following_matrix(
         key.clone(),
         &public_url,
         "control-plane",
-        vec![mlops_service_auth::Scope::parse("a2a:invoke")?],
     ));
-    let mcp_tokens = Arc::new(MintingTokenSource::new(
-        key.clone(),
-        &public_url,
-        "control-plane",
-        Vec::new(),
-    ));
+    let mcp_tokens = tokens.clone();
     let mcp_endpoints = match &args.mcp_urls {
         Some(raw) => Some(McpEndpoints::parse(raw).map_err(anyhow::Error::msg)?),
         None => None,

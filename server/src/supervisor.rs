@@ -601,7 +601,7 @@ async fn start_everything(
 }
 
 /// The users the dev IdP knows (JOURNEYS.md), and their password.
-pub const DEMO_USERS: &[&str] = &["alice", "bob", "carol", "dave", "erin"];
+pub const DEMO_USERS: &[&str] = &["alice", "bob", "carol", "dave", "erin", "frank"];
 pub const DEMO_PASSWORD: &str = "demo";
 
 /// Where the dev IdP's code lives: `e2e/idp` of this source tree, or
@@ -880,5 +880,5 @@ pub fn embedded_database_url(data_dir: &Path) -> anyhow::Result<String> {
         "no embedded cluster in {}: pass --database-url, or run `mlops up` first",
         data_dir.display()
     );
-    Ok(EmbeddedCluster::prepare(&root)?.database_url())
+    Ok(EmbeddedCluster::running_database_url(&root)?)
 }

@@ -35,6 +35,7 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
         [
             "postgres",
             "prometheus",
+            "idp",
             "control-plane",
             "mcp",
             "mcp",
@@ -53,7 +54,7 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
         ],
         "{list:?}"
     );
-    let names: Vec<&str> = list[3..10]
+    let names: Vec<&str> = list[4..11]
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
@@ -69,7 +70,7 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
             "mcp-metrics"
         ]
     );
-    let agents: Vec<&str> = list[10..]
+    let agents: Vec<&str> = list[11..]
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
@@ -87,7 +88,7 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
     );
     // Each agent serves its card, and the registry file lists them all.
     let registry = std::fs::read_to_string(data_dir.join("agents.yaml")).unwrap();
-    for agent in &list[10..] {
+    for agent in &list[11..] {
         let url = agent["url"].as_str().unwrap();
         assert!(registry.contains(url), "{registry}");
         let card: serde_json::Value = reqwest::get(format!("{url}/.well-known/agent-card.json"))
@@ -106,7 +107,28 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
         .map(|s| s["pid"].as_u64().unwrap() as u32)
         .collect();
     assert!(pids.iter().all(|p| alive(*p)));
-    assert_eq!(list[2]["url"], up.url.as_str());
+    assert_eq!(list[3]["url"], up.url.as_str());
+    // J0: the console sends a visitor to sign in at the dev IdP.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let home = no_redirects.get(&up.url).send().await.unwrap();
+    assert_eq!(home.status(), 303);
+    assert_eq!(home.headers()["location"], "/auth/login?next=/");
+    let login = no_redirects
+        .get(format!("{}/auth/login", up.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    assert!(
+        login.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(list[2]["url"].as_str().unwrap()),
+        "to the dev IdP"
+    );
 
     // `mlops status --services` prints the same list.
     let status = Command::new(MLOPS)
@@ -166,7 +188,7 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
         .unwrap()
         .trim()
         .to_owned();
-    let mcp_url = list[3]["url"].as_str().unwrap().to_owned();
+    let mcp_url = list[4]["url"].as_str().unwrap().to_owned();
     let config =
         rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
             mcp_url,

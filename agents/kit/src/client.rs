@@ -98,7 +98,8 @@ pub struct MintingTokenSource {
     key: SigningKey,
     issuer: String,
     subject: String,
-    scopes: Vec<Scope>,
+    /// None: what the access matrix grants `subject` for each audience.
+    scopes: Option<Vec<Scope>>,
     cache: Mutex<HashMap<String, (String, i64)>>,
 }
 
@@ -108,7 +109,19 @@ impl MintingTokenSource {
             key,
             issuer: issuer.to_owned(),
             subject: subject.to_owned(),
-            scopes,
+            scopes: Some(scopes),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Mints what the access matrix grants `subject` for each audience, as
+    /// the token endpoint would: for the control plane's own calls.
+    pub fn following_matrix(key: SigningKey, issuer: &str, subject: &str) -> Self {
+        MintingTokenSource {
+            key,
+            issuer: issuer.to_owned(),
+            subject: subject.to_owned(),
+            scopes: None,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -128,13 +141,22 @@ impl TokenSource for MintingTokenSource {
             audience: audience.to_owned(),
             reason,
         };
-        let request = TokenRequest::new(
-            &self.subject,
-            audience,
-            self.scopes.clone(),
-            Duration::from_secs(900),
-        )
-        .map_err(|e| token_error(e.to_string()))?;
+        let scopes = match &self.scopes {
+            Some(scopes) => scopes.clone(),
+            None => mlops_service_auth::access::grant(&self.subject, audience)
+                .ok_or_else(|| {
+                    token_error(format!(
+                        "the access matrix grants {} nothing here",
+                        self.subject
+                    ))
+                })?
+                .into_iter()
+                .map(Scope::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|e| token_error(e.to_string()))?,
+        };
+        let request = TokenRequest::new(&self.subject, audience, scopes, Duration::from_secs(900))
+            .map_err(|e| token_error(e.to_string()))?;
         let (token, claims) = self
             .key
             .mint(&self.issuer, &request)

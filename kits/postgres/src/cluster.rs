@@ -87,6 +87,21 @@ impl EmbeddedCluster {
         })
     }
 
+    /// The application database's URL of a cluster that is running (for
+    /// operator commands beside `mlops up`): read from its files, without
+    /// picking a port or touching anything.
+    pub fn running_database_url(root: &Path) -> Result<String, ClusterError> {
+        let read =
+            |name: &str| std::fs::read_to_string(root.join(name)).map(|s| s.trim().to_owned());
+        let port = read("port")?;
+        let password = read("password").unwrap_or_default();
+        Ok(if password.is_empty() {
+            format!("postgres://{SUPERUSER}@127.0.0.1:{port}/{DATABASE_NAME}")
+        } else {
+            format!("postgres://{SUPERUSER}:{password}@127.0.0.1:{port}/{DATABASE_NAME}")
+        })
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }

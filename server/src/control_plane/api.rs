@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::AppState;
 use super::audit::{self, AuditQuery, AuditRow, Entry, Outcome, Verification};
@@ -140,34 +140,31 @@ pub async fn create_token(
     ))
 }
 
-/// `GET /api/tokens`: the caller's tokens (never their secrets).
+/// A token as its owner sees it: never its secret.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct TokenRow {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `GET /api/tokens`: the caller's tokens.
 pub async fn list_tokens(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-) -> Result<Json<Vec<Value>>, Problem> {
-    let rows: Vec<(
-        uuid::Uuid,
-        String,
-        Vec<String>,
-        chrono::DateTime<chrono::Utc>,
-        chrono::DateTime<chrono::Utc>,
-        Option<chrono::DateTime<chrono::Utc>>,
-        Option<chrono::DateTime<chrono::Utc>>,
-    )> = sqlx::query_as(
+) -> Result<Json<Vec<TokenRow>>, Problem> {
+    let rows = sqlx::query_as(
         "SELECT id, name, scopes, created_at, expires_at, last_used_at, revoked_at
          FROM control.api_tokens WHERE subject = $1 ORDER BY created_at DESC",
     )
     .bind(&caller.subject)
     .fetch_all(&state.pool)
     .await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|(id, name, scopes, created, expires, used, revoked)| {
-                json!({"id": id, "name": name, "scopes": scopes, "created_at": created,
-                       "expires_at": expires, "last_used_at": used, "revoked_at": revoked})
-            })
-            .collect(),
-    ))
+    Ok(Json(rows))
 }
 
 /// `DELETE /api/tokens/{id}`: revokes one of the caller's tokens.

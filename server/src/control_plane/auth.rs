@@ -80,11 +80,10 @@ impl Caller {
         if self.may(action) {
             return Ok(());
         }
-        let reason = match &self.via {
-            Via::ApiToken { scopes, .. } if !scopes.iter().any(|s| s == action.scope()) => {
-                format!("this API token lacks the {} scope", action.scope())
-            }
-            _ => format!(
+        // The role is the rule; the token's scope only narrows it, so a
+        // missing role is the reason to give first.
+        let reason = if !may(&self.roles, action) {
+            format!(
                 "{} may not {}: it needs one of the roles {}",
                 self.subject,
                 action.as_str(),
@@ -94,7 +93,9 @@ impl Caller {
                     .map(|r| r.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
-            ),
+            )
+        } else {
+            format!("this API token lacks the {} scope", action.scope())
         };
         audit::record_or_log(
             &state.pool,
@@ -191,18 +192,32 @@ async fn api_token_caller(state: &AppState, token: &str) -> Result<Caller, Probl
             "not a personal API token (they start with mlp_)",
         ));
     }
-    let row: Option<(uuid::Uuid, String, Option<String>, Vec<String>, Vec<String>)> =
-        sqlx::query_as(
-            "UPDATE control.api_tokens t SET last_used_at = now()
+    #[derive(sqlx::FromRow)]
+    struct TokenOwner {
+        id: uuid::Uuid,
+        subject: String,
+        name: Option<String>,
+        roles: Vec<String>,
+        scopes: Vec<String>,
+    }
+    let row: Option<TokenOwner> = sqlx::query_as(
+        "UPDATE control.api_tokens t SET last_used_at = now()
              FROM control.users u
              WHERE t.token_hash = $1 AND t.subject = u.subject
                AND t.revoked_at IS NULL AND t.expires_at > now()
              RETURNING t.id, u.subject, u.name, u.roles, t.scopes",
-        )
-        .bind(token_hash(token))
-        .fetch_optional(&state.pool)
-        .await?;
-    let Some((id, subject, name, roles, scopes)) = row else {
+    )
+    .bind(token_hash(token))
+    .fetch_optional(&state.pool)
+    .await?;
+    let Some(TokenOwner {
+        id,
+        subject,
+        name,
+        roles,
+        scopes,
+    }) = row
+    else {
         return Err(Problem::unauthorized(
             "unknown, expired or revoked API token",
         ));

@@ -19,6 +19,7 @@ use utoipa::OpenApi;
         super::api::Me,
         super::api::NewToken,
         super::api::CreatedToken,
+        super::api::TokenRow,
         super::audit::AuditRow,
     ))
 )]

@@ -38,6 +38,9 @@ impl ReadModels {
             Problem::unavailable("the MCP servers are not configured (MLOPS_MCP_URLS)")
         })?;
         pool.call(server, tool, args).await.map_err(|e| match e {
+            McpCallError::Tool { message, .. } if message.contains("may not call") => {
+                Problem::bad_gateway(message)
+            }
             McpCallError::Tool { message, .. } => Problem::not_found(message),
             other => Problem::bad_gateway(other.to_string()),
         })

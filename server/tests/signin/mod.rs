@@ -223,6 +223,7 @@ pub struct Page {
 pub struct Browser {
     http: reqwest::Client,
     pub cookies: BTreeMap<String, String>,
+    pub password: String,
 }
 
 impl Default for Browser {
@@ -233,6 +234,7 @@ impl Default for Browser {
                 .build()
                 .unwrap(),
             cookies: BTreeMap::new(),
+            password: PASSWORD.to_owned(),
         }
     }
 }
@@ -374,7 +376,10 @@ impl Browser {
         );
         let action = format!("{form_url}/login");
         let posted = self
-            .post_form(&action, &[("username", user), ("password", PASSWORD)])
+            .post_form(
+                &action,
+                &[("username", user), ("password", &self.password.clone())],
+            )
             .await;
         assert_eq!(
             posted.status, 303,
@@ -391,6 +396,24 @@ impl Browser {
         let authorize = self.start_login(plane).await;
         let callback = self.through_idp(&authorize, user, plane).await;
         self.get(&callback).await
+    }
+
+    /// Signs in and creates a personal API token with `scopes`.
+    pub async fn api_token(&mut self, plane: &str, user: &str, scopes: &[&str]) -> String {
+        let page = self.login(plane, user).await;
+        assert_eq!(page.status, 303, "{user} signs in: {}", page.body);
+        let (_, me) = self.me(plane).await;
+        let csrf = me["csrf_token"].as_str().unwrap().to_owned();
+        let (status, created) = self
+            .json(
+                reqwest::Method::POST,
+                &format!("{plane}/api/tokens"),
+                Some(&csrf),
+                Some(serde_json::json!({"name": "test", "scopes": scopes})),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        created["token"].as_str().unwrap().to_owned()
     }
 
     pub async fn me(&mut self, plane: &str) -> (u16, Value) {

@@ -191,3 +191,8 @@ pub async fn wait_for_demo_traffic(data_dir: &std::path::Path) {
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
 }
+
+/// The URL of the embedded cluster `mlops up` runs in `data_dir`.
+pub fn database_url(data_dir: &std::path::Path) -> String {
+    mlops::supervisor::embedded_database_url(data_dir).unwrap()
+}
