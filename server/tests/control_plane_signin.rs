@@ -358,6 +358,23 @@ async fn audit_verify_finds_a_row_changed_in_sql() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(report["first_broken"]["id"], 2, "{report}");
+
+    // The REST API describes itself.
+    let doc: Value = reqwest::get(format!("{plane}/api/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/workflows",
+        "/api/approvals/{workflow}/{gate}",
+        "/api/events",
+        "/api/tokens",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+    }
 }
 
 /// A status update as the orchestrator pushes it, carrying one graph delta.

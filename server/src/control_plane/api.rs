@@ -27,6 +27,7 @@ pub struct Me {
 }
 
 /// `GET /api/me`
+#[utoipa::path(get, path = "/api/me", tag = "session", responses((status = 200, body = Me), (status = 401, description = "not signed in")))]
 pub async fn me(caller: Caller) -> Json<Me> {
     use super::roles::Action::*;
     let may = [Read, Deploy, Cancel, Decide, Rollback, Audit, ManageTokens]
@@ -67,6 +68,7 @@ pub struct CreatedToken {
 
 /// `POST /api/tokens`: a personal API token, for a signed-in person only
 /// (a token cannot mint tokens).
+#[utoipa::path(post, path = "/api/tokens", tag = "tokens", request_body = NewToken, responses((status = 201, body = CreatedToken)))]
 pub async fn create_token(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -153,6 +155,7 @@ pub struct TokenRow {
 }
 
 /// `GET /api/tokens`: the caller's tokens.
+#[utoipa::path(get, path = "/api/tokens", tag = "tokens", responses((status = 200, body = Vec<TokenRow>)))]
 pub async fn list_tokens(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -168,6 +171,7 @@ pub async fn list_tokens(
 }
 
 /// `DELETE /api/tokens/{id}`: revokes one of the caller's tokens.
+#[utoipa::path(delete, path = "/api/tokens/{id}", tag = "tokens", params(("id" = uuid::Uuid, Path)), responses((status = 204, description = "revoked")))]
 pub async fn revoke_token(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -201,6 +205,7 @@ pub async fn revoke_token(
 }
 
 /// `GET /api/audit`
+#[utoipa::path(get, path = "/api/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = Vec<AuditRow>)))]
 pub async fn audit_log(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -211,6 +216,7 @@ pub async fn audit_log(
 }
 
 /// `GET /api/audit/verify`
+#[utoipa::path(get, path = "/api/audit/verify", tag = "audit", responses((status = 200, description = "rows checked and the first broken link, if any")))]
 pub async fn audit_verify(
     State(state): State<Arc<AppState>>,
     caller: Caller,

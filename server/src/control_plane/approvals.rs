@@ -22,6 +22,7 @@ use super::roles::Action;
 use super::workflows::{GateRow, answer_gate};
 
 /// `GET /api/approvals`: open gates, oldest first.
+#[utoipa::path(get, path = "/api/approvals", tag = "approvals", responses((status = 200, body = Vec<GateRow>)))]
 pub async fn inbox(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -48,6 +49,7 @@ pub struct DecisionBody {
 }
 
 /// `POST /api/approvals/{workflow}/{gate}`
+#[utoipa::path(post, path = "/api/approvals/{workflow}/{gate}", tag = "approvals", params(("workflow" = String, Path), ("gate" = String, Path)), request_body = DecisionBody, responses((status = 200, description = "decided and sent to the orchestrator"), (status = 403, description = "not an approver, or four-eyes"), (status = 409, description = "gate closed or expired, or the orchestrator refused")))]
 pub async fn decide(
     State(state): State<Arc<AppState>>,
     caller: Caller,

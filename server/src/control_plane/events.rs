@@ -134,6 +134,7 @@ fn visible(caller: &Caller, _event: &LiveEvent) -> bool {
 
 /// `GET /api/events`: everything the caller may see, from now (or from
 /// `Last-Event-ID`).
+#[utoipa::path(get, path = "/api/events", tag = "events", description = "Server-sent events: everything the caller may see. Each event's id is its sequence; reconnect with `Last-Event-ID` to replay what was missed.", responses((status = 200, content_type = "text/event-stream", description = "the event stream")))]
 pub async fn all(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -150,6 +151,7 @@ pub async fn all(
 
 /// `GET /api/workflows/{id}/events`: one workflow's events, from its start
 /// (or from `Last-Event-ID`).
+#[utoipa::path(get, path = "/api/workflows/{id}/events", tag = "events", params(("id" = String, Path)), responses((status = 200, content_type = "text/event-stream", description = "the workflow's events from its start, or from `Last-Event-ID`")))]
 pub async fn for_workflow(
     State(state): State<Arc<AppState>>,
     caller: Caller,

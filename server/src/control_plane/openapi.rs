@@ -9,6 +9,23 @@ use utoipa::OpenApi;
         title = "mlops control plane",
         description = "Workflows, approvals, live events, audit and API tokens. Sign in through OIDC (session cookie plus x-csrf-token on state-changing requests) or send a personal API token as `Authorization: Bearer mlp_…`."
     ),
+    paths(
+        super::workflows::start,
+        super::workflows::list,
+        super::workflows::detail,
+        super::workflows::cancel,
+        super::workflows::push_hook,
+        super::events::all,
+        super::events::for_workflow,
+        super::approvals::inbox,
+        super::approvals::decide,
+        super::api::me,
+        super::api::create_token,
+        super::api::list_tokens,
+        super::api::revoke_token,
+        super::api::audit_log,
+        super::api::audit_verify,
+    ),
     components(schemas(
         super::workflows::Started,
         super::workflows::WorkflowRow,

@@ -204,6 +204,7 @@ pub struct Started {
 }
 
 /// `POST /api/workflows`
+#[utoipa::path(post, path = "/api/workflows", tag = "workflows", description = "Start a workflow from an orchestrator goal: `{\"goal\": \"deploy\" | \"retrain\" | \"rollback\", \"model\", …}`. Needs `ml-engineer` (deploy, retrain) or `oncall` (rollback).", responses((status = 201, body = Started), (status = 400, description = "not a valid goal"), (status = 403, description = "role or scope missing"), (status = 404, description = "no such model version")))]
 pub async fn start(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -666,6 +667,7 @@ async fn upsert_node(tx: &mut PgConnection, workflow: &str, n: &Value) -> sqlx::
 
 /// `POST /api/hooks/orchestrator`: the orchestrator's push notifications,
 /// authenticated by the per-workflow token the control plane gave it.
+#[utoipa::path(post, path = "/api/hooks/orchestrator", tag = "hooks", description = "The orchestrator's A2A push notifications; `A2A-Notification-Token` authenticates them.", responses((status = 204, description = "stored"), (status = 401, description = "unknown token")))]
 pub async fn push_hook(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -737,6 +739,7 @@ pub struct ListQuery {
 }
 
 /// `GET /api/workflows`
+#[utoipa::path(get, path = "/api/workflows", tag = "workflows", params(ListQuery), responses((status = 200, body = Vec<WorkflowRow>)))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -843,6 +846,7 @@ pub async fn load_detail(pool: &PgPool, id: &str) -> Result<WorkflowDetail, Prob
 }
 
 /// `GET /api/workflows/{id}`
+#[utoipa::path(get, path = "/api/workflows/{id}", tag = "workflows", params(("id" = String, Path)), responses((status = 200, body = WorkflowDetail), (status = 404, description = "no such workflow")))]
 pub async fn detail(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -854,6 +858,7 @@ pub async fn detail(
 
 /// `POST /api/workflows/{id}/cancel`: own workflows, or any for oncall and
 /// admin. The orchestrator cancels every running delegated task.
+#[utoipa::path(post, path = "/api/workflows/{id}/cancel", tag = "workflows", params(("id" = String, Path)), responses((status = 200, description = "canceled"), (status = 403, description = "not yours"), (status = 409, description = "already ended")))]
 pub async fn cancel(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -7,11 +7,13 @@
 //! - [`drift`]: the drift report against Evidently 0.7's `DataDriftPreset`.
 //! - [`orchestrator`]: deploy workflows with instant agents against the
 //!   Postgres ceiling (`pgbench -N`).
+//! - [`sse`]: SSE fan-out to 1,000 clients against a bare LISTEN/NOTIFY.
 
 mod a2a;
 mod drift;
 mod mcp;
 mod orchestrator;
+mod sse;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 /// The benchmarks `--only` can pick.
-pub const SECTIONS: &[&str] = &["a2a", "mcp", "drift", "orchestrator"];
+pub const SECTIONS: &[&str] = &["a2a", "mcp", "drift", "orchestrator", "sse"];
 
 pub fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
     if let Some(unknown) = only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
@@ -42,6 +44,9 @@ pub fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
     }
     if wanted("orchestrator") {
         sections.push(orchestrator::run(quick)?);
+    }
+    if wanted("sse") {
+        sections.push(sse::run(quick)?);
     }
     let path = crate::workspace_root().join("docs").join("benchmarks.md");
     std::fs::create_dir_all(path.parent().expect("docs/ has a parent"))?;
