@@ -34,28 +34,94 @@ pub fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
     let wanted = |name: &str| only.is_empty() || only.iter().any(|s| s == name);
     let mut sections = Vec::new();
     if wanted("a2a") {
-        sections.push(a2a::run(quick)?);
+        sections.push(("a2a", a2a::run(quick)?));
     }
     if wanted("mcp") {
-        sections.push(mcp::run(quick)?);
+        sections.push(("mcp", mcp::run(quick)?));
     }
     if wanted("drift") {
-        sections.push(drift::run(quick)?);
+        sections.push(("drift", drift::run(quick)?));
     }
     if wanted("orchestrator") {
-        sections.push(orchestrator::run(quick)?);
+        sections.push(("orchestrator", orchestrator::run(quick)?));
     }
     if wanted("sse") {
-        sections.push(sse::run(quick)?);
+        sections.push(("sse", sse::run(quick)?));
     }
     let path = crate::workspace_root().join("docs").join("benchmarks.md");
     std::fs::create_dir_all(path.parent().expect("docs/ has a parent"))?;
-    std::fs::write(&path, report(quick, only, &sections))?;
+    // A partial run re-measures only its sections and keeps the others'
+    // figures (each names the run that measured it).
+    let previous = if only.is_empty() {
+        None
+    } else {
+        std::fs::read_to_string(&path).ok()
+    };
+    let stamp = run_stamp(quick);
+    let md = match previous {
+        Some(previous) => splice(&previous, &stamp, &sections),
+        None => report(&stamp, &sections),
+    };
+    std::fs::write(&path, md)?;
     eprintln!("bench: wrote {}", path.display());
     Ok(())
 }
 
-fn report(quick: bool, only: &[String], sections: &[String]) -> String {
+const HEADER: &str = "# Benchmarks\n\nWritten by `cargo xtask bench`; every figure beside its anchor, measured in the same run on the same machine. A partial run (`--only`) replaces its own sections and leaves the rest; each section names the run that measured it.\n\n";
+
+fn begin_marker(name: &str) -> String {
+    format!("<!-- bench:{name} -->")
+}
+
+fn end_marker(name: &str) -> String {
+    format!("<!-- /bench:{name} -->")
+}
+
+/// One section as written: markers, the run that measured it, its text.
+fn section_block(name: &str, stamp: &str, text: &str) -> String {
+    format!(
+        "{}\n{}\n\n_Run: {stamp}_\n{}\n",
+        begin_marker(name),
+        text.trim_end(),
+        end_marker(name)
+    )
+}
+
+fn report(stamp: &str, sections: &[(&str, String)]) -> String {
+    let mut md = String::from(HEADER);
+    for (name, text) in sections {
+        md.push_str(&section_block(name, stamp, text));
+        md.push('\n');
+    }
+    md
+}
+
+/// Replaces each named section of `previous` in place (or appends it), in
+/// the order of [`SECTIONS`] for new ones.
+fn splice(previous: &str, stamp: &str, sections: &[(&str, String)]) -> String {
+    let mut md = previous.to_owned();
+    for (name, text) in sections {
+        let block = section_block(name, stamp, text);
+        let (begin, end) = (begin_marker(name), end_marker(name));
+        match (md.find(&begin), md.find(&end)) {
+            (Some(b), Some(e)) if e > b => {
+                let e = e + end.len();
+                let e = if md[e..].starts_with('\n') { e + 1 } else { e };
+                md.replace_range(b..e, &block);
+            }
+            _ => {
+                if !md.ends_with("\n\n") {
+                    md.push('\n');
+                }
+                md.push_str(&block);
+                md.push('\n');
+            }
+        }
+    }
+    md
+}
+
+fn run_stamp(quick: bool) -> String {
     let rustc = Command::new("rustc")
         .arg("--version")
         .output()
@@ -64,29 +130,16 @@ fn report(quick: bool, only: &[String], sections: &[String]) -> String {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
-    let mut md = String::from("# Benchmarks\n\n");
-    md.push_str("Written by `cargo xtask bench`; every figure beside its anchor, measured in the same run on the same machine.\n\n");
-    md.push_str(&format!(
-        "Run: {} · {cores} cores · {rustc}{}{}\n\n",
+    format!(
+        "{} · {cores} cores · {rustc}{}",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         if quick {
             " · quick mode (fewer requests)"
         } else {
             ""
         },
-        if only.is_empty() {
-            String::new()
-        } else {
-            format!(" · only {}", only.join(", "))
-        }
-    ));
-    for section in sections {
-        md.push_str(section);
-        md.push('\n');
-    }
-    md
+    )
 }
-
 /// Starts `xtask/bench/<script>` under the venv's `python` with a free port
 /// as its argument, and waits until the port accepts connections.
 pub(crate) fn spawn_python_anchor(

@@ -138,6 +138,9 @@ pub fn run(quick: bool) -> anyhow::Result<String> {
     drop(serve);
     drop(pg);
     let m = result?;
+    if m.samples == 0 || m.single_n == 0 {
+        bail!("no SSE client received an event; nothing to report");
+    }
     eprintln!(
         "bench: sse {} clients: p50 {:.1} ms, p99 {:.1} ms, peak RSS {:.0} MB; notify p50 {:.2} ms",
         m.clients, m.p50, m.p99, m.peak_rss, m.notify_p50
@@ -254,12 +257,13 @@ async fn open_clients(
                 buffer.push_str(&String::from_utf8_lossy(&chunk));
                 while let Some(end) = buffer.find("\n\n") {
                     let frame: String = buffer.drain(..end + 2).collect();
-                    if let Some(seq) = frame
-                        .split("\"seq\":")
-                        .nth(1)
-                        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-                        .and_then(|d| d.parse::<i64>().ok())
-                    {
+                    // Heartbeats are comments and carry no data line.
+                    let seq = frame
+                        .lines()
+                        .find_map(|l| l.strip_prefix("data:"))
+                        .and_then(|d| serde_json::from_str::<serde_json::Value>(d.trim()).ok())
+                        .and_then(|event| event["body"]["seq"].as_i64());
+                    if let Some(seq) = seq {
                         sink.lock().await.push((seq, at));
                     }
                 }
