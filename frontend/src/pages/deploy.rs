@@ -1,0 +1,82 @@
+//! The deploy form: a model version, a canary strategy within the policy's
+//! bounds, and the datasets the checks run on. Works before hydration.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::app::MeResource;
+use crate::components::{CsrfField, Problem};
+use crate::data::{self, StartDeploy};
+
+#[component]
+pub fn Deploy() -> impl IntoView {
+    let me = expect_context::<MeResource>();
+    let query = use_query_map();
+    let models = Resource::new(|| (), |_| data::model_names());
+    let deploy = ServerAction::<StartDeploy>::new();
+    let outcome = move || {
+        deploy
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|error| view! { <Problem error/> })
+    };
+    view! {
+        <Title text="Deploy"/>
+        <h1>"Deploy a model version"</h1>
+        <p class="muted">
+            "The orchestrator plans the release: validation, drift and cost checks in parallel, an approval gate, "
+            "canary steps with an analysis after each, a promotion gate, then promotion. It rolls back by itself if an analysis fails."
+        </p>
+        {outcome}
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let me = me.await.ok();
+                let may = me.as_ref().is_some_and(|m| m.may("deploy"));
+                let names = models.await.unwrap_or_default();
+                let chosen = query.read_untracked().get("model").unwrap_or_default();
+                let version = query.read_untracked().get("version").unwrap_or_default();
+                let options = names
+                    .into_iter()
+                    .map(|n| {
+                        let selected = n == chosen;
+                        view! { <option value=n.clone() selected=selected>{n.clone()}</option> }
+                    })
+                    .collect_view();
+                view! {
+                    {(!may).then(|| view! { <p class="callout" data-testid="why-not">"Deploying needs the ml-engineer role; you can look but not start a release."</p> })}
+                    <ActionForm action=deploy attr:class="form" attr:data-testid="deploy-form">
+                        <CsrfField/>
+                        <fieldset disabled=!may>
+                            <legend>"What"</legend>
+                            <label for="model">"Model"</label>
+                            <select id="model" name="model" required>{options}</select>
+                            <label for="version">"Version"</label>
+                            <input id="version" name="version" type="number" min="1" required value=version/>
+                        </fieldset>
+                        <fieldset disabled=!may>
+                            <legend>"Strategy: canary"</legend>
+                            <label for="steps">"Traffic steps (%)"</label>
+                            <input id="steps" name="steps" value="10, 50" aria-describedby="steps-hint"/>
+                            <p id="steps-hint" class="hint">"Rising percentages, 1–100, at most 10 steps. Empty: the policy's steps."</p>
+                            <label for="analysis">"Analysis window per step (s)"</label>
+                            <input id="analysis" name="analysis_seconds" type="number" min="5" max="3600" placeholder="policy default" aria-describedby="analysis-hint"/>
+                            <p id="analysis-hint" class="hint">"Within the policy's bounds (5–3600 s by default)."</p>
+                        </fieldset>
+                        <fieldset disabled=!may>
+                            <legend>"Data the checks use"</legend>
+                            <label for="holdout">"Holdout dataset"</label>
+                            <input id="holdout" name="holdout" placeholder="name@version" aria-describedby="data-hint"/>
+                            <label for="training">"Training dataset"</label>
+                            <input id="training" name="training_data" placeholder="name@version" aria-describedby="data-hint"/>
+                            <p id="data-hint" class="hint">"As on the model's page; empty: the version's own lineage."</p>
+                        </fieldset>
+                        <button type="submit" class="primary" disabled=!may>"Deploy"</button>
+                    </ActionForm>
+                }
+                .into_any()
+            })}
+        </Transition>
+    }
+}
