@@ -171,6 +171,11 @@ pub struct ServeArgs {
     /// The MCP servers the dashboards read from: `name=url,…`.
     #[arg(long, env = "MLOPS_MCP_URLS")]
     pub mcp_urls: Option<String>,
+    /// Where the console's browser bundle is (`pkg/mlops.js`, …; built by
+    /// `cargo xtask site`). Default: `site/` beside the binary's directory.
+    /// Without it the pages still render, without live updates.
+    #[arg(long, env = "MLOPS_SITE_ROOT")]
+    pub site_root: Option<PathBuf>,
 }
 
 #[derive(Args)]

@@ -15,7 +15,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
 use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use mlops_agent_kit::McpEndpoints;
 use mlops_agent_kit::client::MintingTokenSource;
@@ -71,6 +71,7 @@ pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod events;
 pub mod notify;
 pub mod oidc;
@@ -103,9 +104,23 @@ impl AppState {
     }
 }
 
-/// Builds the control plane's router.
-fn router(state: Arc<AppState>, sessions: SessionManagerLayer<PostgresStore>) -> Router {
+/// Builds the control plane's router: the API and the console, each
+/// behind the session and CSRF layers.
+fn router(
+    state: Arc<AppState>,
+    sessions: SessionManagerLayer<PostgresStore>,
+    site_root: &Path,
+) -> Router {
     use axum::routing::{delete, post};
+    let guarded = |routes: Router| {
+        routes
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                auth::csrf_guard,
+            ))
+            .layer(sessions.clone())
+            .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+    };
     let api = Router::new()
         .route("/api/me", get(api::me))
         .route(
@@ -115,6 +130,10 @@ fn router(state: Arc<AppState>, sessions: SessionManagerLayer<PostgresStore>) ->
         .route("/api/workflows/{id}", get(workflows::detail))
         .route("/api/workflows/{id}/cancel", post(workflows::cancel))
         .route("/api/workflows/{id}/events", get(events::for_workflow))
+        .route(
+            "/api/workflows/{id}/nodes/{node}/activity",
+            get(workflows::node_activity),
+        )
         .route("/api/events", get(events::all))
         .route("/api/approvals", get(approvals::inbox))
         .route("/api/approvals/{workflow}/{gate}", post(approvals::decide))
@@ -131,46 +150,27 @@ fn router(state: Arc<AppState>, sessions: SessionManagerLayer<PostgresStore>) ->
         .route("/api/models/{model}/canary", get(read_models::canary))
         .route("/api/deployments", get(read_models::deployments))
         .route("/api/drift", get(read_models::drift))
+        .route("/api/drift/features", get(read_models::drift_features))
+        .route("/api/agents", get(read_models::agents))
         .route("/api/hooks/orchestrator", post(workflows::push_hook))
         .route("/api/openapi.json", get(openapi::document))
         .route("/auth/login", get(oidc::login))
         .route("/auth/callback", get(oidc::callback))
-        .route("/auth/logout", post(oidc::logout));
-    Router::new()
-        .route("/", get(home))
+        .route("/auth/logout", post(oidc::logout))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/oauth/token", post(token))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .merge(api)
+        .with_state(state.clone());
+    let api = guarded(api);
+    let pages = guarded(console::router(state.clone(), api.clone(), site_root));
+    api.merge(pages)
+        .route("/assets/mlops.css", get(console::stylesheet))
+        .nest_service("/pkg", console::bundle(site_root))
         .fallback(|| async { problem::Problem::not_found("no such endpoint") })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::csrf_guard,
-        ))
-        .layer(sessions)
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
-        .with_state(state)
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             tracing::info_span!("http.request", method = %req.method(), path = %req.uri().path())
         }))
-}
-
-async fn home(
-    State(state): State<Arc<AppState>>,
-    session: tower_sessions::Session,
-) -> axum::response::Response {
-    // With sign-in configured, the console is for signed-in people only.
-    if state.oidc.is_some() && matches!(auth::session_user(&session, &state).await, Ok(None)) {
-        return axum::response::Redirect::to("/auth/login?next=/").into_response();
-    }
-    // services.json is written by `mlops up`; a standalone `serve` has none.
-    let services = crate::services::read(&state.data_dir).unwrap_or_default();
-    Html(mlops_frontend::pages::render_system_page(
-        state.public_url.clone(),
-        services,
-    ))
-    .into_response()
 }
 
 async fn jwks(State(state): State<Arc<AppState>>) -> impl IntoResponse {
@@ -302,7 +302,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .build()?,
     });
     tokio::spawn(workflows::resume_following(state.clone()));
-    let app = router(state, sessions);
+    let site_root = console::site_root(args.site_root.as_deref());
+    tracing::info!(site = %site_root.display(), bundle = site_root.join("pkg").join(format!("{}.js", console::BUNDLE)).exists(), "console");
+    let app = router(state, sessions, &site_root);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -115,7 +115,7 @@ async fn up_starts_postgres_and_the_token_service_and_ctrl_c_leaves_nothing_behi
         .unwrap();
     let home = no_redirects.get(&up.url).send().await.unwrap();
     assert_eq!(home.status(), 303);
-    assert_eq!(home.headers()["location"], "/auth/login?next=/");
+    assert_eq!(home.headers()["location"], "/auth/login?next=%2F");
     let login = no_redirects
         .get(format!("{}/auth/login", up.url))
         .send()

@@ -210,6 +210,37 @@ impl McpPool {
         self.sessions.lock().await.remove(server);
     }
 
+    /// The tools `server` offers, as `(name, description)`, for the console's
+    /// agents page. Needs the same access as a call.
+    pub async fn list_tools(&self, server: &str) -> Result<Vec<(String, String)>, McpCallError> {
+        if !self.may_call(server) {
+            return Err(McpCallError::Forbidden {
+                agent: self.agent.clone(),
+                server: server.to_owned(),
+            });
+        }
+        let client = self.session(server, "tools/list").await?;
+        let tools = tokio::time::timeout(self.call_timeout, client.list_all_tools())
+            .await
+            .map_err(|_| McpCallError::Timeout {
+                server: server.to_owned(),
+                tool: "tools/list".into(),
+                after: self.call_timeout,
+            })?
+            .map_err(|e| McpCallError::Transport {
+                server: server.to_owned(),
+                tool: "tools/list".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(tools
+            .into_iter()
+            .map(|t| {
+                let description = t.description.map(|d| d.to_string()).unwrap_or_default();
+                (t.name.to_string(), description)
+            })
+            .collect())
+    }
+
     /// Calls `tool` on `server` with `args` (a JSON object) and returns its
     /// structured result. Transport failures and timeouts are retried with
     /// backoff; a tool's own refusal is returned at once.

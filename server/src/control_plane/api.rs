@@ -14,17 +14,7 @@ use super::auth::{Caller, Via, new_api_token, token_hash};
 use super::problem::Problem;
 use super::roles::{Action, TOKEN_SCOPES};
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Me {
-    pub subject: String,
-    pub name: Option<String>,
-    pub roles: Vec<&'static str>,
-    /// Send it as `x-csrf-token` (or form field `_csrf`) with every
-    /// state-changing request made with the session cookie.
-    pub csrf_token: Option<String>,
-    /// What this caller may do, for the UI to show or hide controls.
-    pub may: Vec<&'static str>,
-}
+pub use mlops_frontend::api::Me;
 
 /// `GET /api/me`
 #[utoipa::path(get, path = "/api/me", tag = "session", responses((status = 200, body = Me), (status = 401, description = "not signed in")))]
@@ -33,12 +23,12 @@ pub async fn me(caller: Caller) -> Json<Me> {
     let may = [Read, Deploy, Cancel, Decide, Rollback, Audit, ManageTokens]
         .into_iter()
         .filter(|a| caller.may(*a))
-        .map(|a| a.as_str())
+        .map(|a| a.as_str().to_owned())
         .collect();
     Json(Me {
         subject: caller.subject.clone(),
         name: caller.name.clone(),
-        roles: caller.role_names(),
+        roles: caller.role_names().into_iter().map(str::to_owned).collect(),
         csrf_token: match &caller.via {
             Via::Session { csrf } => Some(csrf.clone()),
             Via::ApiToken { .. } => None,

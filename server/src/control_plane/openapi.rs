@@ -13,6 +13,7 @@ use utoipa::OpenApi;
         super::workflows::start,
         super::workflows::list,
         super::workflows::detail,
+        super::workflows::node_activity,
         super::workflows::cancel,
         super::workflows::push_hook,
         super::events::all,

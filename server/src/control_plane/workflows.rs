@@ -35,6 +35,7 @@ use super::audit::{self, Entry, Outcome};
 use super::auth::{Caller, random_token, token_hash};
 use super::problem::Problem;
 use super::roles::{Action, Role};
+pub use mlops_frontend::api::{GateRow, NodeRow, WorkflowDetail, WorkflowRow};
 
 /// The NOTIFY channel that carries new event ids.
 pub const EVENTS_CHANNEL: &str = "control_events";
@@ -588,6 +589,10 @@ async fn apply(
                 .bind(workflow)
                 .execute(&mut *tx)
                 .await?;
+            // The orchestrator reports a gate through its own delta, not as a
+            // node state, so the gate's node takes the A2A state a waiting
+            // task has: the graph then shows where the workflow waits.
+            set_gate_node_state(tx, workflow, node, "input-required").await?;
         }
         "gate-decided" => {
             let decision = match delta["decision"].as_str() {
@@ -612,6 +617,12 @@ async fn apply(
                 .bind(workflow)
                 .execute(&mut *tx)
                 .await?;
+            let node_state = if decision == "approved" {
+                "completed"
+            } else {
+                "rejected"
+            };
+            set_gate_node_state(tx, workflow, node, node_state).await?;
         }
         "workflow-finished" => {
             sqlx::query("UPDATE control.workflows SET state = $2 WHERE id = $1")
@@ -628,6 +639,27 @@ async fn apply(
         }
         _ => {}
     }
+    Ok(())
+}
+
+/// Moves a gate's node while it is still where the gate left it; a later
+/// node state from the orchestrator wins.
+async fn set_gate_node_state(
+    tx: &mut PgConnection,
+    workflow: &str,
+    node: Option<&str>,
+    state: &str,
+) -> sqlx::Result<()> {
+    let Some(node) = node else { return Ok(()) };
+    sqlx::query(
+        "UPDATE control.graph_nodes SET state = $3, updated_at = now()
+         WHERE workflow = $1 AND node = $2 AND kind = 'gate' AND state IN ('pending', 'input-required')",
+    )
+    .bind(workflow)
+    .bind(node)
+    .bind(state)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
@@ -718,19 +750,6 @@ pub async fn push_hook(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct WorkflowRow {
-    pub id: String,
-    pub kind: String,
-    pub model: Option<String>,
-    pub version: Option<i32>,
-    pub requested_by: String,
-    pub state: String,
-    pub summary: Option<String>,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-}
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
@@ -756,48 +775,6 @@ pub async fn list(
     .fetch_all(&state.pool)
     .await?;
     Ok(Json(rows))
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct NodeRow {
-    pub node: String,
-    pub title: String,
-    pub kind: String,
-    pub agent: Option<String>,
-    pub skill: Option<String>,
-    pub state: String,
-    pub task_id: Option<String>,
-    pub why: Option<String>,
-    pub progress: Option<String>,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct GateRow {
-    pub workflow: String,
-    pub gate: String,
-    pub node: String,
-    pub description: String,
-    pub role: String,
-    pub requested_by: String,
-    #[schema(value_type = Object)]
-    pub evidence: Value,
-    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub state: String,
-    pub decided_by: Option<String>,
-    pub comment: Option<String>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct WorkflowDetail {
-    #[serde(flatten)]
-    pub workflow: WorkflowRow,
-    #[schema(value_type = Object)]
-    pub goal: Value,
-    pub nodes: Vec<NodeRow>,
-    /// `[source, target]` pairs.
-    pub edges: Vec<(String, String)>,
-    pub gates: Vec<GateRow>,
 }
 
 pub async fn load_detail(pool: &PgPool, id: &str) -> Result<WorkflowDetail, Problem> {
@@ -843,6 +820,49 @@ pub async fn load_detail(pool: &PgPool, id: &str) -> Result<WorkflowDetail, Prob
         edges,
         gates,
     })
+}
+
+/// `GET /api/workflows/{id}/nodes/{node}/activity`: what one node did, in
+/// order: its A2A task, progress, the MCP calls it made (server, tool,
+/// outcome, time), artifacts, and its final output.
+#[utoipa::path(get, path = "/api/workflows/{id}/nodes/{node}/activity", tag = "workflows", params(("id" = String, Path), ("node" = String, Path)), responses((status = 200, description = "the node's events, oldest first"), (status = 404, description = "no such workflow")))]
+pub async fn node_activity(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((id, node)): Path<(String, String)>,
+) -> Result<Json<Vec<Value>>, Problem> {
+    caller.require(&state, Action::Read, Some(&id)).await?;
+    let rows: Vec<(i64, String, Value, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT e.id, e.kind, e.body, e.created_at FROM control.events e
+         WHERE e.workflow = $1 AND e.body->>'node' = $2 ORDER BY e.id LIMIT 500",
+    )
+    .bind(&id)
+    .bind(&node)
+    .fetch_all(&state.pool)
+    .await?;
+    if rows.is_empty() {
+        let known: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM control.workflows WHERE id = $1")
+                .bind(&id)
+                .fetch_optional(&state.pool)
+                .await?;
+        if known.is_none() {
+            return Err(Problem::not_found(format!("no workflow {id}")));
+        }
+    }
+    Ok(Json(
+        rows.into_iter()
+            .map(|(seq, kind, mut body, at)| {
+                // The envelope is in the row; keep the body to what happened.
+                if let Some(map) = body.as_object_mut() {
+                    for key in ["type", "node", "seq", "eventId", "at"] {
+                        map.remove(key);
+                    }
+                }
+                json!({"id": seq, "kind": kind, "at": at, "body": body})
+            })
+            .collect(),
+    ))
 }
 
 /// `GET /api/workflows/{id}`
