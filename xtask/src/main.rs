@@ -3,10 +3,14 @@
 //! - `cargo xtask test`: the whole suite, with nothing set up beforehand. It
 //!   installs the official Python SDKs in a venv, starts one throwaway
 //!   Postgres cluster for the run, and runs every test against them.
-//! - `cargo xtask bench`: measures the echo agent beside the official Python
-//!   SDK's echo agent in the same run and writes `docs/benchmarks.md`.
+//! - `cargo xtask bench`: every benchmark beside its anchor, written to
+//!   `docs/benchmarks.md`.
+//! - `cargo xtask site`: the console's browser bundle ([`site`]).
+//! - `cargo xtask run`: the whole system, as a user runs it: the bundle, a
+//!   release build, then `mlops up`.
 
 mod bench;
+mod site;
 mod venv;
 
 use std::process::{Command, ExitCode};
@@ -28,6 +32,14 @@ enum Task {
         /// Extra arguments for `cargo test`, after `--`.
         #[arg(last = true)]
         cargo_args: Vec<String>,
+    },
+    /// Build the console's browser bundle into <target>/site.
+    Site,
+    /// Build everything (release) and start the whole system with `mlops up`.
+    Run {
+        /// Arguments for `mlops up`, after `--`.
+        #[arg(last = true)]
+        up_args: Vec<String>,
     },
     /// Run the benchmarks and write docs/benchmarks.md.
     Bench {
@@ -53,6 +65,11 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.task {
         Task::Test { cargo_args } => test(&cargo_args),
+        Task::Site => {
+            site::build()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Run { up_args } => run_system(&up_args),
         Task::Bench { quick, only } => {
             bench::run(quick, &only)?;
             Ok(ExitCode::SUCCESS)
@@ -68,9 +85,8 @@ pub fn workspace_root() -> std::path::PathBuf {
         .to_owned()
 }
 
-/// Node and the dev IdP's npm packages (e2e/idp), which the sign-in tests
-/// and `mlops up` run.
-fn ensure_dev_idp() -> anyhow::Result<()> {
+/// Node.js and npm, from Debian when missing.
+pub fn ensure_node() -> anyhow::Result<()> {
     let has_node = Command::new("node")
         .arg("--version")
         .output()
@@ -86,6 +102,13 @@ fn ensure_dev_idp() -> anyhow::Result<()> {
             .is_ok_and(|s| s.success());
         anyhow::ensure!(ok, "apt-get install nodejs npm failed");
     }
+    Ok(())
+}
+
+/// Node and the dev IdP's npm packages (e2e/idp), which the sign-in tests
+/// and `mlops up` run.
+fn ensure_dev_idp() -> anyhow::Result<()> {
+    ensure_node()?;
     let idp = workspace_root().join("e2e").join("idp");
     if !idp.join("node_modules").join("oidc-provider").exists() {
         eprintln!("xtask: installing the dev IdP's npm packages");
@@ -105,6 +128,8 @@ fn test(cargo_args: &[String]) -> anyhow::Result<ExitCode> {
     // Before the tests, so no test waits on apt in the middle of its run.
     mlops_mcp_metrics::prometheus::ensure_installed().context("installing Prometheus")?;
     ensure_dev_idp()?;
+    // The console's tests load its pages in a browser: the bundle first.
+    site::build()?;
     let dir = tempfile::Builder::new()
         .prefix("mlops-test-run-")
         .tempdir()?;
@@ -123,6 +148,31 @@ fn test(cargo_args: &[String]) -> anyhow::Result<ExitCode> {
         .status()
         .context("running cargo test")?;
     drop(running);
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `cargo xtask run`: the bundle, the release build, then `mlops up` in
+/// the foreground (Ctrl-C stops everything).
+fn run_system(up_args: &[String]) -> anyhow::Result<ExitCode> {
+    site::build()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(["build", "--release", "-p", "mlops", "--bin", "mlops"])
+        .current_dir(workspace_root())
+        .status()
+        .context("building mlops")?;
+    anyhow::ensure!(status.success(), "cargo build --release failed");
+    let mlops = site::target_dir().join("release").join("mlops");
+    let status = Command::new(&mlops)
+        .arg("up")
+        .args(up_args)
+        .current_dir(workspace_root())
+        .status()
+        .with_context(|| format!("starting {}", mlops.display()))?;
     Ok(if status.success() {
         ExitCode::SUCCESS
     } else {

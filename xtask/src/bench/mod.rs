@@ -8,8 +8,11 @@
 //! - [`orchestrator`]: deploy workflows with instant agents against the
 //!   Postgres ceiling (`pgbench -N`).
 //! - [`sse`]: SSE fan-out to 1,000 clients against a bare LISTEN/NOTIFY.
+//! - [`console`]: the hydrate bundle's size, and SSR time to first byte of
+//!   a 30-node workflow page against the same data as JSON.
 
 mod a2a;
+mod console;
 mod drift;
 mod mcp;
 mod orchestrator;
@@ -22,7 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 /// The benchmarks `--only` can pick.
-pub const SECTIONS: &[&str] = &["a2a", "mcp", "drift", "orchestrator", "sse"];
+pub const SECTIONS: &[&str] = &["a2a", "mcp", "drift", "orchestrator", "sse", "console"];
 
 pub fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
     if let Some(unknown) = only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
@@ -47,6 +50,9 @@ pub fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
     }
     if wanted("sse") {
         sections.push(("sse", sse::run(quick)?));
+    }
+    if wanted("console") {
+        sections.push(("console", console::run(quick)?));
     }
     let path = crate::workspace_root().join("docs").join("benchmarks.md");
     std::fs::create_dir_all(path.parent().expect("docs/ has a parent"))?;

@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use futures::StreamExt;
 use tokio::sync::Mutex;
 
-struct Process(Child);
+pub(super) struct Process(pub(super) Child);
 
 impl Drop for Process {
     fn drop(&mut self) {
@@ -25,13 +25,13 @@ impl Drop for Process {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(super) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -195,7 +195,7 @@ struct Measured {
     peak_rss: f64,
 }
 
-async fn wait_ready(url: &str) -> anyhow::Result<()> {
+pub(super) async fn wait_ready(url: &str) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
