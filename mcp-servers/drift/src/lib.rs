@@ -95,6 +95,7 @@ mod columns;
 pub mod evaluation;
 pub mod kolmogorov;
 pub mod prediction_log;
+pub mod predictions;
 mod radix;
 pub mod report;
 mod special;
@@ -150,6 +151,7 @@ pub fn policy() -> ToolPolicy {
         ("run_fairness_report", DRIFT_RUN),
         ("list_reports", DRIFT_READ),
         ("get_report", DRIFT_READ),
+        ("prediction_distribution", DRIFT_READ),
     ])
 }
 
@@ -288,6 +290,21 @@ pub struct ListReports {
     /// At most this many (1-200, default 50), newest first.
     #[serde(default)]
     pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictionDistribution {
+    /// The model whose traffic was logged.
+    pub model: String,
+    /// Start of the window (inclusive), RFC 3339, e.g. "2026-11-23T00:00:00Z".
+    pub since: String,
+    /// End of the window (exclusive), RFC 3339; default now.
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Equal-width bins (1-50, default 10).
+    #[serde(default)]
+    pub bins: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -856,6 +873,62 @@ impl DriftServer {
                     Ok(ToolOutput::new(
                         format!("{} reports", reports.len()),
                         json!({ "reports": reports }),
+                    ))
+                },
+            )
+            .await
+    }
+
+    /// How the scores the model served are spread, per version, over a
+    /// window of its prediction log: bin edges, counts per bin, mean.
+    #[tool(
+        name = "prediction_distribution",
+        input_schema = input_schema::<PredictionDistribution>()
+    )]
+    async fn prediction_distribution(
+        &self,
+        Parameters(raw): Parameters<JsonObject>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.kit
+            .call(
+                &ctx,
+                "prediction_distribution",
+                raw,
+                async |args: PredictionDistribution, _caller: &Caller| {
+                    let bins = args.bins.unwrap_or(10);
+                    if !(1..=50).contains(&bins) {
+                        return Err(ToolError::Invalid(format!(
+                            "bins {bins} must be between 1 and 50"
+                        )));
+                    }
+                    let window = LogWindow::parse(&args.model, &args.since, args.until.as_deref())?;
+                    let rows = prediction_log::read_window_columns(
+                        self.datasets.objects(),
+                        &window,
+                        prediction_log::Columns::Outputs,
+                    )
+                    .await?;
+                    let (scores, missing) =
+                        predictions::scores(&rows.batches).map_err(ToolError::Conflict)?;
+                    let d = predictions::distribution(&scores, missing, bins as usize);
+                    let sentence = format!(
+                        "{} scores of {} between {} and {}, {} version(s)",
+                        scores.len(),
+                        window.model,
+                        window.since,
+                        window.until,
+                        d.versions.len()
+                    );
+                    Ok(ToolOutput::new(
+                        sentence,
+                        json!({
+                            "model": window.model,
+                            "since": window.since,
+                            "until": window.until,
+                            "segments": rows.segments,
+                            "distribution": d,
+                        }),
                     ))
                 },
             )

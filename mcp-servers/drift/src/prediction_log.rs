@@ -97,10 +97,37 @@ pub struct LogRows {
     pub rows: usize,
 }
 
+/// Which columns of the log a reader keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Columns {
+    /// The input features (names not starting with `_`): what drift compares.
+    Features,
+    /// `_version` and `_output`: what the model answered, per version.
+    Outputs,
+}
+
+impl Columns {
+    fn keeps(self, name: &str) -> bool {
+        match self {
+            Columns::Features => !name.starts_with('_'),
+            Columns::Outputs => name == "_version" || name == "_output",
+        }
+    }
+}
+
 /// Reads the window's segments and keeps its rows and feature columns.
 pub async fn read_window(
     store: &Arc<dyn ObjectStore>,
     window: &LogWindow,
+) -> Result<LogRows, ToolError> {
+    read_window_columns(store, window, Columns::Features).await
+}
+
+/// Reads the window's segments and keeps its rows and `columns`.
+pub async fn read_window_columns(
+    store: &Arc<dyn ObjectStore>,
+    window: &LogWindow,
+    columns: Columns,
 ) -> Result<LogRows, ToolError> {
     let since_ms = window.since.timestamp_millis();
     let until_ms = window.until.timestamp_millis();
@@ -149,7 +176,7 @@ pub async fn read_window(
                     "prediction-log segment {key} is not readable Parquet: {e}"
                 ))
             })?;
-            let kept = window_rows(&batch, since_ms, until_ms).map_err(|why| {
+            let kept = window_rows(&batch, since_ms, until_ms, columns).map_err(|why| {
                 ToolError::Conflict(format!("prediction-log segment {key} {why}"))
             })?;
             if kept.num_rows() > 0 {
@@ -181,8 +208,13 @@ fn is_segment_name(name: &str) -> bool {
     }
 }
 
-/// The rows of `batch` inside [since, until), feature columns only.
-fn window_rows(batch: &RecordBatch, since_ms: i64, until_ms: i64) -> Result<RecordBatch, String> {
+/// The rows of `batch` inside [since, until), `columns` only.
+fn window_rows(
+    batch: &RecordBatch,
+    since_ms: i64,
+    until_ms: i64,
+    columns: Columns,
+) -> Result<RecordBatch, String> {
     let ts = batch
         .column_by_name("_ts_ms")
         .ok_or("has no _ts_ms column")?;
@@ -198,7 +230,7 @@ fn window_rows(batch: &RecordBatch, since_ms: i64, until_ms: i64) -> Result<Reco
         .fields()
         .iter()
         .enumerate()
-        .filter(|(_, f)| !f.name().starts_with('_'))
+        .filter(|(_, f)| columns.keeps(f.name()))
         .map(|(i, _)| i)
         .collect();
     let projected = batch

@@ -18,9 +18,10 @@ use rmcp::model::{ReadResourceRequestParams, ResourceContents};
 use rmcp::service::RunningService;
 use serde_json::{Value, json};
 
-const TOOLS: [&str; 5] = [
+const TOOLS: [&str; 6] = [
     "get_report",
     "list_reports",
+    "prediction_distribution",
     "run_drift_report",
     "run_fairness_report",
     "run_model_performance_report",
@@ -396,6 +397,25 @@ async fn a_prediction_log_window_is_compared_with_the_reference() {
     assert_eq!(column(report, "amount")["drift_detected"], true);
     assert_eq!(column(report, "country")["stattest"], "jensenshannon");
 
+    // The scores served in the same window, binned per version.
+    let viewer = f.client("control-plane").await;
+    let out = ok(&call(
+        &viewer,
+        "prediction_distribution",
+        json!({"model": "fraud-detector", "since": "2026-11-20T00:00:00Z", "until": "2026-11-21T12:00:00Z", "bins": 4}),
+    )
+    .await);
+    let d = &out["distribution"];
+    assert_eq!(d["rows"], 450);
+    assert_eq!(d["edges"], json!([0.0, 0.25, 0.5, 0.75, 1.0]));
+    assert_eq!(d["versions"][0]["version"], "2");
+    assert_eq!(
+        d["versions"][0]["counts"],
+        json!([0, 450, 0, 0]),
+        "0.25 opens the second bin"
+    );
+    assert_eq!(d["versions"][0]["mean"], 0.25);
+
     // An empty window is a not-found, not an empty report.
     let err = error_message(
         &call(
@@ -666,6 +686,16 @@ async fn bad_input_gets_a_clear_tool_error_and_changes_nothing() {
         ("list_reports", json!({"limit": 0}), "between 1 and 200"),
         ("list_reports", json!({"kind": "weekly"}), "weekly"),
         ("list_reports", json!({"since": "last week"}), "RFC 3339"),
+        (
+            "prediction_distribution",
+            json!({"model": "m", "since": "yesterday"}),
+            "RFC 3339",
+        ),
+        (
+            "prediction_distribution",
+            json!({"model": "m", "since": "2026-11-20T00:00:00Z", "bins": 0}),
+            "between 1 and 50",
+        ),
         (
             "run_model_performance_report",
             json!({"dataset": "scored", "version": scored, "task": "classification", "target_column": "truth", "prediction_column": "pred"}),
