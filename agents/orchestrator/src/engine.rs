@@ -713,8 +713,14 @@ impl Engine {
         else {
             return Ok(());
         };
-        let expires =
-            chrono::Utc::now() + chrono::Duration::seconds(policy.gate_expiry_seconds as i64);
+        // A release may ask for a shorter decision window than the policy's
+        // (checked when the goal was taken).
+        let expiry_seconds = wf.goal["gate_expiry_seconds"]
+            .as_u64()
+            .map_or(policy.gate_expiry_seconds, |s| {
+                s.min(policy.gate_expiry_seconds)
+            });
+        let expires = chrono::Utc::now() + chrono::Duration::seconds(expiry_seconds as i64);
         let mut reports = serde_json::Map::new();
         for done in nodes.iter().filter(|n| n.state == node_state::COMPLETED) {
             if let (
@@ -739,7 +745,7 @@ impl Engine {
             "requested_by": goal.get("requested_by"),
             "goal": goal,
             "reports": reports,
-            "policy": {"approver_role": role, "four_eyes": policy.four_eyes, "gate_expiry_seconds": policy.gate_expiry_seconds, "canary": policy.canary},
+            "policy": {"approver_role": role, "four_eyes": policy.four_eyes, "gate_expiry_seconds": expiry_seconds, "canary": policy.canary},
         });
         let mut tx = self.store.lock(wf.id).await?;
         sqlx::query("INSERT INTO orchestrator.gates (workflow_id, gate_id, node_id, state, description, evidence, expires_at) VALUES ($1, $2, $3, 'open', $4, $5, $6) ON CONFLICT DO NOTHING")

@@ -277,12 +277,45 @@ impl AgentExecutor for WorkflowExecutor {
         let engine = self.engine.clone();
         let events = TaskEvents::new(ctx.task_id.clone(), ctx.context_id.clone());
         futures::stream::once(async move {
-            match engine.cancel(&ctx.task_id).await {
-                Ok(_) => Ok(events.canceled(
-                    "canceled on request; every running delegated task was asked to stop",
-                )),
-                Err(error) => Err(A2AError::internal(format!("cancel failed: {error}"))),
+            let canceled = engine
+                .cancel(&ctx.task_id)
+                .await
+                .map_err(|error| A2AError::internal(format!("cancel failed: {error}")))?;
+            let mut item = events
+                .canceled("canceled on request; every running delegated task was asked to stop");
+            // The task is canceled before this runs and takes no update but
+            // this last one, so the cancel's own graph deltas (nodes
+            // canceled, the workflow finished) travel on it, together; a
+            // follower sending them one by one would be refused.
+            let stored = |error: crate::store::StoreError| {
+                A2AError::internal(format!("reading the canceled workflow: {error}"))
+            };
+            if canceled
+                && let Some(wf) = engine
+                    .store
+                    .workflow_by_task(&ctx.task_id)
+                    .await
+                    .map_err(stored)?
+            {
+                let batch = engine
+                    .store
+                    .events_after(wf.id, wf.delivered_seq)
+                    .await
+                    .map_err(stored)?;
+                if let Some(last) = batch.last() {
+                    engine
+                        .store
+                        .delivered(wf.id, last.seq)
+                        .await
+                        .map_err(stored)?;
+                }
+                let deltas: Vec<Value> = batch.into_iter().map(|e| e.body).collect();
+                if let StreamResponse::StatusUpdate(update) = &mut item {
+                    update.metadata =
+                        Some(HashMap::from([("graphDeltas".to_owned(), json!(deltas))]));
+                }
             }
+            Ok(item)
         })
         .boxed()
     }

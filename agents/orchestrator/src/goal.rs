@@ -51,6 +51,11 @@ pub struct DeployRequest {
     /// The candidate's training data, for the data check.
     #[serde(default)]
     pub training_data: Option<DatasetRef>,
+    /// How long this release's gates stay open, at most the policy's
+    /// expiry (a release can ask for a shorter decision window, not a
+    /// longer one).
+    #[serde(default)]
+    pub gate_expiry_seconds: Option<u32>,
     /// Who asks (the control plane passes the signed-in user).
     #[serde(default)]
     pub requested_by: Option<String>,
@@ -95,6 +100,7 @@ pub enum Goal {
         analysis_seconds: u32,
         holdout: Option<DatasetRef>,
         training_data: Option<DatasetRef>,
+        gate_expiry_seconds: Option<u32>,
         requested_by: Option<String>,
     },
     Retrain {
@@ -150,6 +156,10 @@ impl Goal {
         }
     }
 }
+
+/// The shortest decision window a release may ask for: a person needs
+/// time to read the evidence.
+pub const MIN_GATE_EXPIRY_SECONDS: u64 = 10;
 
 /// A model name: 1-63 characters of a-z, 0-9 and '-', starting with a letter.
 fn model_name(raw: &str) -> Result<String, String> {
@@ -224,6 +234,15 @@ impl GoalRequest {
                         c.min_analysis_seconds, c.max_analysis_seconds
                     ));
                 }
+                if let Some(seconds) = r.gate_expiry_seconds
+                    && !(MIN_GATE_EXPIRY_SECONDS..=policy.gate_expiry_seconds)
+                        .contains(&u64::from(seconds))
+                {
+                    return Err(format!(
+                        "`gate_expiry_seconds` must be {MIN_GATE_EXPIRY_SECONDS}-{} under this policy",
+                        policy.gate_expiry_seconds
+                    ));
+                }
                 Ok(Goal::Deploy {
                     model,
                     version: r.version,
@@ -231,6 +250,7 @@ impl GoalRequest {
                     analysis_seconds,
                     holdout: dataset("holdout", &r.holdout)?,
                     training_data: dataset("training_data", &r.training_data)?,
+                    gate_expiry_seconds: r.gate_expiry_seconds,
                     requested_by: r.requested_by,
                 })
             }

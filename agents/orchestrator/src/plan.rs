@@ -770,6 +770,7 @@ mod tests {
             analysis_seconds: 30,
             holdout: None,
             training_data: None,
+            gate_expiry_seconds: None,
             requested_by: None,
         }
     }
