@@ -128,3 +128,22 @@ impl Me {
         self.may.iter().any(|a| a == action)
     }
 }
+
+/// The demo panel (`GET /api/demo`): what `mlops up` seeded, and the
+/// traffic generator's state. Absent (404) when not running the demo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DemoState {
+    pub model: String,
+    pub champion: u32,
+    pub candidate: u32,
+    /// The deliberately faulty version: errors on a share of inputs, slow.
+    pub faulty: u32,
+    /// The demo's labelled holdout and training splits (`name@version`),
+    /// which the deploy form offers for the checks.
+    pub holdout: Option<String>,
+    pub training_data: Option<String>,
+    /// Whether the traffic generator is drifting its inputs now.
+    pub drift: bool,
+    pub rate_per_sec: f64,
+}

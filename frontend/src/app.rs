@@ -79,6 +79,16 @@ fn Nav() -> impl IntoView {
     let live = expect_context::<Live>();
     let gates = live.of_kinds(&["gate-opened", "gate-decided", "workflow-finished"]);
     let open = Resource::new(move || gates.get(), |_| data::approvals());
+    let me = expect_context::<MeResource>();
+    // Only admins may read the audit log; others would get a 403 page.
+    let audit_link = move || {
+        Suspend::new(async move {
+            me.await
+                .ok()
+                .filter(|me| me.may("audit"))
+                .map(|_| view! { <li><A href="/audit">"Audit"</A></li> })
+        })
+    };
     let badge = move || {
         Suspend::new(async move {
             let count = open.await.map(|g| g.len()).unwrap_or(0);
@@ -106,7 +116,7 @@ fn Nav() -> impl IntoView {
                 <li><A href="/deployments">"Deployments"</A></li>
                 <li><A href="/monitoring">"Monitoring"</A></li>
                 <li><A href="/agents">"Agents"</A></li>
-                <li><A href="/audit">"Audit"</A></li>
+                <Transition fallback=|| ()>{audit_link}</Transition>
             </ul>
         </nav>
     }

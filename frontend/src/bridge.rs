@@ -113,6 +113,24 @@ pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ServerFnError> {
     call(http::Method::GET, path, None, None).await
 }
 
+/// `GET path`, with a 404 as `None`: for parts of a page that are there
+/// only sometimes (the demo panel), so their absence is not the page's.
+#[cfg(feature = "ssr")]
+pub async fn get_optional<T: DeserializeOwned>(path: &str) -> Result<Option<T>, ServerFnError> {
+    let bridge = leptos::prelude::use_context::<ApiBridge>()
+        .ok_or_else(|| ServerFnError::new("no API bridge in this context"))?;
+    let (status, bytes) = bridge.call(http::Method::GET, path, None, None).await;
+    if status == http::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !status.is_success() {
+        return Err(ServerFnError::new(problem_message(status.as_u16(), &bytes)));
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| ServerFnError::new(format!("unreadable answer from {path}: {e}")))
+}
+
 /// `POST path` with a JSON body, as the signed-in caller, with the CSRF
 /// token the form carried.
 #[cfg(feature = "ssr")]

@@ -144,38 +144,45 @@ pub fn LineChart(
     }
 }
 
-/// Reference vs current over the same bins.
+/// Several series over the same bins, side by side in each bin: reference
+/// vs current, or one bar per model version.
 #[component]
 pub fn Histogram(
     title: String,
     /// Bin labels (edges or categories).
     bins: Vec<String>,
-    reference: Vec<f64>,
-    current: Vec<f64>,
+    /// `(legend label, one value per bin)`; at most four are coloured apart.
+    series: Vec<(String, Vec<f64>)>,
 ) -> impl IntoView {
     let n = bins.len().max(1) as f64;
-    let top = reference
+    let top = series
         .iter()
-        .chain(current.iter())
-        .copied()
+        .flat_map(|(_, values)| values.iter().copied())
         .fold(0.0_f64, f64::max)
         .max(f64::EPSILON);
     let slot = (WIDTH - LEFT - RIGHT) / n;
-    let bar = slot * 0.4;
+    let bar = slot * 0.8 / series.len().max(1) as f64;
     let height = |v: f64| v / top * (HEIGHT - BOTTOM - TOP);
     let bars = (0..bins.len())
-        .map(|i| {
-            let x = LEFT + i as f64 * slot + slot * 0.1;
-            let r = reference.get(i).copied().unwrap_or(0.0);
-            let c = current.get(i).copied().unwrap_or(0.0);
-            view! {
-                <rect class="bar s0" x=x y=HEIGHT - BOTTOM - height(r) width=bar height=height(r)/>
-                <rect class="bar s1" x=x + bar y=HEIGHT - BOTTOM - height(c) width=bar height=height(c)/>
-            }
+        .flat_map(|i| {
+            series.iter().enumerate().map(move |(k, (_, values))| {
+                let x = LEFT + i as f64 * slot + slot * 0.1 + bar * k as f64;
+                let v = values.get(i).copied().unwrap_or(0.0);
+                let class = format!("bar s{}", k % 4);
+                view! { <rect class=class x=x y=HEIGHT - BOTTOM - height(v) width=bar height=height(v)/> }
+            })
         })
         .collect_view();
     let first = bins.first().cloned().unwrap_or_default();
     let last = bins.last().cloned().unwrap_or_default();
+    let legend = series
+        .iter()
+        .enumerate()
+        .map(|(k, (label, _))| {
+            let key = format!("key s{}", k % 4);
+            view! { <li><span class=key aria-hidden="true"></span>{label.clone()}</li> }
+        })
+        .collect_view();
     view! {
         <figure class="chart">
             <figcaption>{title.clone()}</figcaption>
@@ -185,10 +192,7 @@ pub fn Histogram(
                 <text class="axis" x=LEFT y=HEIGHT - 6.0>{first}</text>
                 <text class="axis" x=WIDTH - RIGHT y=HEIGHT - 6.0 text-anchor="end">{last}</text>
             </svg>
-            <ul class="legend">
-                <li><span class="key s0" aria-hidden="true"></span>"reference"</li>
-                <li><span class="key s1" aria-hidden="true"></span>"current"</li>
-            </ul>
+            <ul class="legend">{legend}</ul>
         </figure>
     }
 }

@@ -196,3 +196,53 @@ mod tests {
         assert_eq!(state_class("rejected"), "failed");
     }
 }
+
+/// The demo panel (only when `mlops up` runs the demo): switch the
+/// traffic's drift, or deploy the deliberately faulty version through the
+/// ordinary deploy form, so its canary fails its analysis for real.
+#[component]
+pub fn DemoPanel() -> impl IntoView {
+    let me = expect_context::<MeResource>();
+    let switch = ServerAction::<crate::data::SetDemoDrift>::new();
+    let demo = Resource::new(move || switch.version().get(), |_| crate::data::demo());
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                // The token straight from `me`, not a CsrfField: a nested
+                // Transition here would take a hydration id in an order that
+                // races the page's own resources on the server.
+                let me = me.await.ok();
+                let may = me.as_ref().is_some_and(|m| m.may("demo"));
+                let csrf = me.and_then(|m| m.csrf_token).unwrap_or_default();
+                let failed = switch.value().get().and_then(|r| r.err());
+                demo.await.ok().flatten().map(|d| {
+                    let next = if d.drift { "false" } else { "true" };
+                    let label = if d.drift { "Stop drift" } else { "Inject drift" };
+                    let faulty = format!("/deploy?model={}&version={}", d.model, d.faulty);
+                    view! {
+                        <section class="demo-panel" aria-labelledby="demo-h" data-testid="demo-panel">
+                            <h2 id="demo-h">"Demo"</h2>
+                            <p class="muted">
+                                {format!(
+                                    "Traffic to {}: {:.0} requests/s, {}.",
+                                    d.model,
+                                    d.rate_per_sec,
+                                    if d.drift { "drifting" } else { "as in training" }
+                                )}
+                            </p>
+                            {failed.map(|error| view! { <Problem error/> })}
+                            <ActionForm action=switch attr:class="inline">
+                                <input type="hidden" name="_csrf" value=csrf/>
+                                <input type="hidden" name="on" value=next/>
+                                <button type="submit" disabled=!may data-testid="demo-drift">{label}</button>
+                            </ActionForm>
+                            " "
+                            <a class="button" href=faulty>{format!("Deploy the faulty v{}", d.faulty)}</a>
+                            {(!may).then(|| view! { <p class="hint">"The demo's controls need the ml-engineer, oncall or admin role."</p> })}
+                        </section>
+                    }
+                })
+            })}
+        </Transition>
+    }
+}

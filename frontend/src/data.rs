@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use leptos::server_fn::codec::GetUrl;
 
-use crate::api::{GateRow, Me, WorkflowDetail, WorkflowRow};
+use crate::api::{DemoState, GateRow, Me, WorkflowDetail, WorkflowRow};
 #[cfg(feature = "ssr")]
-use crate::bridge::{get, post, segment};
+use crate::bridge::{get, get_optional, post, segment};
 
 #[server(prefix = "/ui", endpoint = "me", input = GetUrl)]
 pub async fn current_user() -> Result<Me, ServerFnError> {
@@ -122,6 +122,24 @@ pub async fn versions(model: String) -> Result<Value, ServerFnError> {
     get(&format!("/api/models/{}/versions", segment(&model))).await
 }
 
+#[server(prefix = "/ui", endpoint = "lineage", input = GetUrl)]
+pub async fn lineage(model: String, version: u32) -> Result<Value, ServerFnError> {
+    get(&format!(
+        "/api/models/{}/versions/{version}/lineage",
+        segment(&model)
+    ))
+    .await
+}
+
+#[server(prefix = "/ui", endpoint = "releases", input = GetUrl)]
+pub async fn releases(model: String, version: u32) -> Result<Value, ServerFnError> {
+    get(&format!(
+        "/api/models/{}/versions/{version}/releases",
+        segment(&model)
+    ))
+    .await
+}
+
 #[server(prefix = "/ui", endpoint = "deployments", input = GetUrl)]
 pub async fn deployments() -> Result<Value, ServerFnError> {
     get("/api/deployments").await
@@ -209,6 +227,35 @@ pub async fn drift_features(model: String, range: Option<String>) -> Result<Valu
     let since = crate::forms::since(range.as_deref()).map_err(ServerFnError::new)?;
     get(&format!(
         "/api/drift/features?model={}&since={}",
+        segment(&model),
+        segment(&since)
+    ))
+    .await
+}
+
+/// The demo panel's state; `None` when not running the demo.
+#[server(prefix = "/ui", endpoint = "demo", input = GetUrl)]
+pub async fn demo() -> Result<Option<DemoState>, ServerFnError> {
+    get_optional("/api/demo").await
+}
+
+/// Switches the demo traffic's drift on or off (`on`: "true" or "false").
+#[server(prefix = "/ui", endpoint = "demo-drift")]
+pub async fn set_demo_drift(on: String, _csrf: String) -> Result<DemoState, ServerFnError> {
+    let on = match on.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => return Err(ServerFnError::new("on must be true or false")),
+    };
+    post("/api/demo/drift", &serde_json::json!({ "on": on }), &_csrf).await
+}
+
+/// The served scores' distribution per version over the chosen range.
+#[server(prefix = "/ui", endpoint = "predictions", input = GetUrl)]
+pub async fn predictions(model: String, range: Option<String>) -> Result<Value, ServerFnError> {
+    let since = crate::forms::since(range.as_deref()).map_err(ServerFnError::new)?;
+    get(&format!(
+        "/api/predictions?model={}&since={}",
         segment(&model),
         segment(&since)
     ))

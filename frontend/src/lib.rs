@@ -30,6 +30,10 @@ pub const STYLE: &str = concat!(
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
+    // A panic aborts the module; say why in the browser's console first.
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&info.to_string().into());
+    }));
     leptos::mount::hydrate_body(app::App);
     // A mark the browser tests wait for: after it, the page's handlers are live.
     if let Some(root) = leptos::prelude::document().document_element() {

@@ -48,14 +48,27 @@ pub const KINDS: &[&str] = &[
 pub struct Live {
     pub link: RwSignal<Link>,
     pub last: RwSignal<Seen>,
+    /// Ticks every [`READINGS_EVERY`] in the browser: readings that are not
+    /// workflow events (metrics, drift reports) are refetched on it.
+    pub tick: RwSignal<u64>,
 }
+
+/// How often metric and drift readings refresh: the monitoring agent
+/// reports every 30 s and Prometheus scrapes every 5 s.
+pub const READINGS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Live {
     pub fn new() -> Self {
         Live {
             link: RwSignal::new(Link::Open),
             last: RwSignal::new(Seen::default()),
+            tick: RwSignal::new(0),
         }
+    }
+
+    /// A signal that changes on every readings tick.
+    pub fn readings(self) -> Memo<u64> {
+        Memo::new(move |_| self.tick.get())
     }
 
     /// A signal that changes whenever an event about `workflow` arrives.
@@ -120,6 +133,7 @@ pub fn connect(live: Live) {
         return;
     };
     live.link.set(Link::Connecting);
+    leptos::prelude::set_interval(move || live.tick.update(|t| *t += 1), READINGS_EVERY);
     let on_event = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let data = event.data().as_string().unwrap_or_default();
         let seen = parse(&event.type_(), &event.last_event_id(), &data);

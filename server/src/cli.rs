@@ -147,6 +147,11 @@ pub struct UpArgs {
     /// Without it `up` starts the dev IdP (e2e/idp) and signs in through it.
     #[arg(long, env = "MLOPS_CONTROL_CONFIG")]
     pub control_config: Option<PathBuf>,
+    /// Where gate and workflow notifications go (Slack-compatible JSON), in
+    /// the settings `up` writes for the dev IdP (with --control-config, set
+    /// `notify_webhook` there instead).
+    #[arg(long, env = "MLOPS_NOTIFY_WEBHOOK", conflicts_with = "control_config")]
+    pub notify_webhook: Option<String>,
 }
 
 #[derive(Args)]

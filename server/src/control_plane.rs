@@ -72,6 +72,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod console;
+pub mod demo_panel;
 pub mod events;
 pub mod notify;
 pub mod oidc;
@@ -147,11 +148,18 @@ fn router(
             "/api/models/{model}/versions/{version}/lineage",
             get(read_models::lineage),
         )
+        .route(
+            "/api/models/{model}/versions/{version}/releases",
+            get(workflows::releases_of_version),
+        )
         .route("/api/models/{model}/canary", get(read_models::canary))
         .route("/api/deployments", get(read_models::deployments))
         .route("/api/drift", get(read_models::drift))
         .route("/api/drift/features", get(read_models::drift_features))
+        .route("/api/predictions", get(read_models::predictions))
         .route("/api/agents", get(read_models::agents))
+        .route("/api/demo", get(demo_panel::get))
+        .route("/api/demo/drift", post(demo_panel::set_drift))
         .route("/api/hooks/orchestrator", post(workflows::push_hook))
         .route("/api/openapi.json", get(openapi::document))
         .route("/auth/login", get(oidc::login))

@@ -138,7 +138,7 @@ pub struct SeededDemo {
     pub holdout: serde_json::Value,
 }
 
-fn seeded_path(data_dir: &Path) -> PathBuf {
+pub(crate) fn seeded_path(data_dir: &Path) -> PathBuf {
     data_dir.join("demo.json")
 }
 
@@ -348,6 +348,7 @@ impl Operator {
             SendMessageResponse::Message(_) => anyhow::bail!("{agent} answered without a task"),
         };
         let started = std::time::Instant::now();
+        let mut reported = started;
         let task = loop {
             let task = client
                 .get(&GetTaskRequest {
@@ -358,6 +359,20 @@ impl Operator {
                 .await?;
             if task.status.state.is_terminal() {
                 break task;
+            }
+            // A person watching the first start sees it is moving.
+            if reported.elapsed() >= std::time::Duration::from_secs(15) {
+                reported = std::time::Instant::now();
+                let doing = task
+                    .status
+                    .message
+                    .as_ref()
+                    .and_then(|m| m.text())
+                    .unwrap_or("working");
+                step(&format!(
+                    "{agent} {skill}: {doing} ({}s)",
+                    started.elapsed().as_secs()
+                ));
             }
             anyhow::ensure!(
                 started.elapsed() < std::time::Duration::from_secs(600),

@@ -542,7 +542,7 @@ async fn start_everything(
     }
     let control_config = match &args.control_config {
         Some(path) => path.clone(),
-        None => start_dev_idp(sup, data_dir, &url).await?,
+        None => start_dev_idp(sup, data_dir, &url, args.notify_webhook.clone()).await?,
     };
     let exe = std::env::current_exe().context("locating the mlops binary")?;
     let mut command = std::process::Command::new(exe);
@@ -657,6 +657,7 @@ async fn start_dev_idp(
     sup: &mut Supervisor,
     data_dir: &Path,
     control_url: &str,
+    notify_webhook: Option<String>,
 ) -> anyhow::Result<PathBuf> {
     let dir = idp_dir();
     let install_dir = dir.clone();
@@ -711,6 +712,7 @@ async fn start_dev_idp(
             roles_claim: "groups".into(),
             role_mapping: crate::control_plane::config::default_role_mapping(),
         }),
+        notify_webhook,
         ..Default::default()
     };
     let path = data_dir.join("config").join("control-plane.yaml");

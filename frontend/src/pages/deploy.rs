@@ -14,6 +14,8 @@ pub fn Deploy() -> impl IntoView {
     let me = expect_context::<MeResource>();
     let query = use_query_map();
     let models = Resource::new(|| (), |_| data::model_names());
+    // The demo's holdout and training splits, offered for the checks.
+    let demo = Resource::new(|| (), |_| data::demo());
     let deploy = ServerAction::<StartDeploy>::new();
     let outcome = move || {
         deploy
@@ -37,6 +39,17 @@ pub fn Deploy() -> impl IntoView {
                 let names = models.await.unwrap_or_default();
                 let chosen = query.read_untracked().get("model").unwrap_or_default();
                 let version = query.read_untracked().get("version").unwrap_or_default();
+                let demo = demo.await.ok().flatten().filter(|d| d.model == chosen || chosen.is_empty());
+                let holdout = query
+                    .read_untracked()
+                    .get("holdout")
+                    .or_else(|| demo.as_ref().and_then(|d| d.holdout.clone()))
+                    .unwrap_or_default();
+                let training = query
+                    .read_untracked()
+                    .get("training_data")
+                    .or_else(|| demo.as_ref().and_then(|d| d.training_data.clone()))
+                    .unwrap_or_default();
                 let options = names
                     .into_iter()
                     .map(|n| {
@@ -50,6 +63,7 @@ pub fn Deploy() -> impl IntoView {
                         <CsrfField/>
                         <fieldset disabled=!may>
                             <legend>"What"</legend>
+                            <p>"Environment: " <strong>"production"</strong> <span class="muted">" (the orchestrator's policy)"</span></p>
                             <label for="model">"Model"</label>
                             <select id="model" name="model" required>{options}</select>
                             <label for="version">"Version"</label>
@@ -61,16 +75,16 @@ pub fn Deploy() -> impl IntoView {
                             <input id="steps" name="steps" value="10, 50" aria-describedby="steps-hint"/>
                             <p id="steps-hint" class="hint">"Rising percentages, 1–100, at most 10 steps. Empty: the policy's steps."</p>
                             <label for="analysis">"Analysis window per step (s)"</label>
-                            <input id="analysis" name="analysis_seconds" type="number" min="5" max="3600" placeholder="policy default" aria-describedby="analysis-hint"/>
-                            <p id="analysis-hint" class="hint">"Within the policy's bounds (5–3600 s by default)."</p>
+                            <input id="analysis" name="analysis_seconds" type="number" min="10" max="3600" placeholder="policy default" aria-describedby="analysis-hint"/>
+                            <p id="analysis-hint" class="hint">"Within the policy's bounds (10–3600 s by default)."</p>
                         </fieldset>
                         <fieldset disabled=!may>
                             <legend>"Data the checks use"</legend>
                             <label for="holdout">"Holdout dataset"</label>
-                            <input id="holdout" name="holdout" placeholder="name@version" aria-describedby="data-hint"/>
+                            <input id="holdout" name="holdout" placeholder="name@version" aria-describedby="data-hint" value=holdout/>
                             <label for="training">"Training dataset"</label>
-                            <input id="training" name="training_data" placeholder="name@version" aria-describedby="data-hint"/>
-                            <p id="data-hint" class="hint">"As on the model's page; empty: the version's own lineage."</p>
+                            <input id="training" name="training_data" placeholder="name@version" aria-describedby="data-hint" value=training/>
+                            <p id="data-hint" class="hint">"The labelled holdout feeds the quality and fairness checks, the training data the data check. Empty: those checks are left out of the plan."</p>
                         </fieldset>
                         <button type="submit" class="primary" disabled=!may>"Deploy"</button>
                     </ActionForm>

@@ -7,7 +7,7 @@ use leptos_router::hooks::use_query_map;
 use serde_json::Value;
 
 use crate::bridge::segment;
-use crate::components::{JsonView, Problem, short};
+use crate::components::{JsonView, Problem, StateBadge, short};
 use crate::data;
 
 #[component]
@@ -49,10 +49,14 @@ pub fn Models() -> impl IntoView {
                         }
                     })
                     .collect_view();
+                let version = query.read().get("version").and_then(|v| v.parse::<u32>().ok());
                 view! {
                     <div class="split">
                         <nav aria-label="Models"><ul class="plain models">{cards}</ul></nav>
-                        <div><ModelVersions model=selected/></div>
+                        <div>
+                            <ModelVersions model=selected.clone()/>
+                            {version.map(|version| view! { <Lineage model=selected.clone() version/> })}
+                        </div>
                     </div>
                 }
                 .into_any()
@@ -148,6 +152,7 @@ fn VersionsTable(model: String, versions: Vec<Value>) -> impl IntoView {
                         <details>
                             <summary>"Lineage"</summary>
                             <JsonView value=lineage/>
+                            <a href=format!("?model={}&version={number}#lineage-h", segment(&model))>"Releases and reports…"</a>
                         </details>
                     </td>
                     <td><a href=deploy>"Deploy…"</a></td>
@@ -164,5 +169,64 @@ fn VersionsTable(model: String, versions: Vec<Value>) -> impl IntoView {
             </tr></thead>
             <tbody>{rows}</tbody>
         </table>
+    }
+}
+
+/// One version's lineage end to end: the registry's record (dataset
+/// version, training run, parameters, metrics), then every release of it
+/// with its checks' outcomes and the gates' decisions.
+#[component]
+fn Lineage(model: String, version: u32) -> impl IntoView {
+    let key = (model.clone(), version);
+    let record = Resource::new(move || key.clone(), |(m, v)| data::lineage(m, v));
+    let key = (model.clone(), version);
+    let releases = Resource::new(move || key.clone(), |(m, v)| data::releases(m, v));
+    view! {
+        <section aria-labelledby="lineage-h" data-testid="lineage">
+            <h2 id="lineage-h">{format!("Lineage of {model} v{version}")}</h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match record.await {
+                        Ok(value) => view! { <JsonView value/> }.into_any(),
+                        Err(error) => view! { <Problem error/> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <h3>"Releases"</h3>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let listed = match releases.await {
+                        Ok(listed) => listed,
+                        Err(error) => return view! { <Problem error/> }.into_any(),
+                    };
+                    let rows = listed["releases"].as_array().cloned().unwrap_or_default();
+                    if rows.is_empty() {
+                        return view! { <p class="muted">"Never released."</p> }.into_any();
+                    }
+                    rows.into_iter()
+                        .map(|r| {
+                            let w = &r["workflow"];
+                            let id = w["id"].as_str().unwrap_or_default().to_owned();
+                            let state = w["state"].as_str().unwrap_or_default().to_owned();
+                            let steps = r["steps"].as_array().cloned().unwrap_or_default();
+                            let gates = r["gates"].as_array().cloned().unwrap_or_default();
+                            view! {
+                                <article class="card" data-testid="release">
+                                    <h4>
+                                        <a href=format!("/workflows/{}", segment(&id))>{w["kind"].as_str().unwrap_or_default().to_owned()} " by " {w["requested_by"].as_str().unwrap_or_default().to_owned()}</a>
+                                        " " <StateBadge state/>
+                                        " " <span class="muted">{w["created_at"].as_str().unwrap_or_default().to_owned()}</span>
+                                    </h4>
+                                    {w["summary"].as_str().map(|s| view! { <p>{s.to_owned()}</p> })}
+                                    <JsonView value=Value::Array(steps)/>
+                                    {(!gates.is_empty()).then(|| view! { <JsonView value=Value::Array(gates)/> })}
+                                </article>
+                            }
+                        })
+                        .collect_view()
+                        .into_any()
+                })}
+            </Transition>
+        </section>
     }
 }

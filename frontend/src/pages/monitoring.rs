@@ -8,7 +8,7 @@ use leptos_router::hooks::use_query_map;
 use serde_json::Value;
 
 use crate::charts::{Histogram, LineChart, Series};
-use crate::components::{Problem, short};
+use crate::components::{DemoPanel, Problem, short};
 use crate::data;
 use crate::forms::RANGES;
 
@@ -24,6 +24,7 @@ pub fn Monitoring() -> impl IntoView {
     view! {
         <Title text="Monitoring"/>
         <h1>"Monitoring"</h1>
+        <DemoPanel/>
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 let names = match models.await {
@@ -59,26 +60,36 @@ pub fn Monitoring() -> impl IntoView {
 #[component]
 fn ModelMonitoring(model: String, range: String) -> impl IntoView {
     let window = crate::forms::window(Some(&range)).to_owned();
+    // Reports and metrics are not workflow events: they refresh on the
+    // readings tick, so the charts move without a reload.
+    let readings = expect_context::<crate::live::Live>().readings();
     let features = Resource::new(
         {
             let (model, range) = (model.clone(), range.clone());
-            move || (model.clone(), range.clone())
+            move || (model.clone(), range.clone(), readings.get())
         },
-        |(model, range)| data::drift_features(model, Some(range)),
+        |(model, range, _)| data::drift_features(model, Some(range)),
     );
     let metrics = Resource::new(
         {
             let model = model.clone();
-            move || (model.clone(), window.clone())
+            move || (model.clone(), window.clone(), readings.get())
         },
-        |(model, window)| data::canary(model, Some(window)),
+        |(model, window, _)| data::canary(model, Some(window)),
     );
     let alerts = Resource::new(
         {
             let model = model.clone();
-            move || model.clone()
+            move || (model.clone(), readings.get())
         },
-        |model| data::drift(Some(model), None),
+        |(model, _)| data::drift(Some(model), None),
+    );
+    let predictions = Resource::new(
+        {
+            let (model, range) = (model.clone(), range.clone());
+            move || (model.clone(), range.clone(), readings.get())
+        },
+        |(model, range, _)| data::predictions(model, Some(range)),
     );
     view! {
         <section aria-labelledby="versions-h">
@@ -87,6 +98,17 @@ fn ModelMonitoring(model: String, range: String) -> impl IntoView {
                 {move || Suspend::new(async move {
                     match metrics.await {
                         Ok(report) => view! { <VersionTable report/> }.into_any(),
+                        Err(error) => view! { <Problem error/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+        <section aria-labelledby="predictions-h">
+            <h2 id="predictions-h">"Prediction distribution"</h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match predictions.await {
+                        Ok(out) => view! { <PredictionDistribution out/> }.into_any(),
                         Err(error) => view! { <Problem error/> }.into_any(),
                     }
                 })}
@@ -115,6 +137,60 @@ fn ModelMonitoring(model: String, range: String) -> impl IntoView {
             </Transition>
         </section>
     }
+}
+
+/// The served scores per version (the drift server's
+/// `prediction_distribution`), as shares of each version's predictions so
+/// a 10% canary compares with its stable.
+#[component]
+fn PredictionDistribution(out: Value) -> impl IntoView {
+    let d = &out["distribution"];
+    let versions = d["versions"].as_array().cloned().unwrap_or_default();
+    if versions.is_empty() {
+        return view! { <p class="muted">"No predictions logged in this range."</p> }.into_any();
+    }
+    let edges: Vec<f64> = d["edges"]
+        .as_array()
+        .map(|e| e.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    let bins: Vec<String> = edges
+        .windows(2)
+        .map(|w| format!("{}–{}", short(w[0]), short(w[1])))
+        .collect();
+    let series: Vec<(String, Vec<f64>)> = versions
+        .iter()
+        .map(|v| {
+            let count = v["count"].as_f64().unwrap_or(0.0).max(1.0);
+            let shares = v["counts"]
+                .as_array()
+                .map(|c| {
+                    c.iter()
+                        .map(|n| n.as_f64().unwrap_or(0.0) / count)
+                        .collect()
+                })
+                .unwrap_or_default();
+            (format!("v{}", v["version"].as_str().unwrap_or("?")), shares)
+        })
+        .collect();
+    let summary = versions
+        .iter()
+        .map(|v| {
+            format!(
+                "v{}: {} predictions, mean score {}",
+                v["version"].as_str().unwrap_or("?"),
+                v["count"],
+                v["mean"].as_f64().map(short).unwrap_or_else(|| "—".into())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    view! {
+        <div data-testid="predictions">
+            <Histogram title="Share of predictions by score, per version".to_owned() bins series/>
+            <p class="muted">{summary}</p>
+        </div>
+    }
+    .into_any()
 }
 
 /// The metrics server's per-version reading (`canary_vs_stable`).
@@ -219,7 +295,11 @@ fn DriftCharts(series: Value) -> impl IntoView {
                         threshold=f["threshold"].as_f64()
                     />
                     {(!bins.is_empty()).then(|| view! {
-                        <Histogram title=format!("{column}: reference vs current") bins reference current/>
+                        <Histogram
+                            title=format!("{column}: reference vs current")
+                            bins
+                            series=vec![("reference".into(), reference), ("current".into(), current)]
+                        />
                     })}
                 </div>
             }

@@ -20,11 +20,20 @@ pub use mlops_frontend::api::Me;
 #[utoipa::path(get, path = "/api/me", tag = "session", responses((status = 200, body = Me), (status = 401, description = "not signed in")))]
 pub async fn me(caller: Caller) -> Json<Me> {
     use super::roles::Action::*;
-    let may = [Read, Deploy, Cancel, Decide, Rollback, Audit, ManageTokens]
-        .into_iter()
-        .filter(|a| caller.may(*a))
-        .map(|a| a.as_str().to_owned())
-        .collect();
+    let may = [
+        Read,
+        Deploy,
+        Cancel,
+        Decide,
+        Rollback,
+        Audit,
+        ManageTokens,
+        Demo,
+    ]
+    .into_iter()
+    .filter(|a| caller.may(*a))
+    .map(|a| a.as_str().to_owned())
+    .collect();
     Json(Me {
         subject: caller.subject.clone(),
         name: caller.name.clone(),

@@ -26,6 +26,9 @@ use utoipa::OpenApi;
         super::api::revoke_token,
         super::api::audit_log,
         super::api::audit_verify,
+        super::demo_panel::get,
+        super::workflows::releases_of_version,
+        super::demo_panel::set_drift,
     ),
     components(schemas(
         super::workflows::Started,
@@ -39,6 +42,7 @@ use utoipa::OpenApi;
         super::api::CreatedToken,
         super::api::TokenRow,
         super::audit::AuditRow,
+        super::demo_panel::DemoState,
     ))
 )]
 pub struct ApiDoc;

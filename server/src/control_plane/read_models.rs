@@ -271,6 +271,36 @@ pub struct DriftFeaturesQuery {
     pub limit: Option<u32>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictionsQuery {
+    pub model: String,
+    /// RFC 3339; the window's start (default: an hour ago).
+    pub since: Option<String>,
+}
+
+/// `GET /api/predictions?model=…&since=…`: the served scores' distribution
+/// per version over the window, from the prediction log (drift server).
+pub async fn predictions(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<PredictionsQuery>,
+) -> Result<Json<Value>, Problem> {
+    caller.require(&state, Action::Read, None).await?;
+    let since = q
+        .since
+        .unwrap_or_else(|| (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339());
+    let out = state
+        .read_models
+        .call(
+            "drift",
+            "prediction_distribution",
+            json!({"model": q.model, "since": since}),
+        )
+        .await?;
+    Ok(Json(out))
+}
+
 /// `GET /api/drift/features?model=…`: each feature's drift score over the
 /// recent reports, with its test and threshold, and the latest report's
 /// histograms — what the monitoring page charts.

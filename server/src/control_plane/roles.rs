@@ -54,6 +54,8 @@ pub enum Action {
     Audit,
     /// Create personal API tokens.
     ManageTokens,
+    /// Work the demo panel's controls (inject drift), in demo mode.
+    Demo,
 }
 
 impl Action {
@@ -66,6 +68,7 @@ impl Action {
             Action::Rollback => "rollback",
             Action::Audit => "audit",
             Action::ManageTokens => "manage-tokens",
+            Action::Demo => "demo",
         }
     }
 
@@ -82,6 +85,8 @@ impl Action {
             Action::Rollback => &[Oncall, Admin],
             Action::Audit => &[Admin],
             Action::ManageTokens => &[MlEngineer, Approver, Oncall, Viewer, Admin],
+            // It changes the traffic every dashboard shows: not for viewers.
+            Action::Demo => &[MlEngineer, Oncall, Admin],
         }
     }
 
@@ -89,7 +94,7 @@ impl Action {
     pub fn scope(self) -> &'static str {
         match self {
             Action::Read | Action::Audit => "read",
-            Action::Deploy | Action::Cancel | Action::Rollback => "workflows:write",
+            Action::Deploy | Action::Cancel | Action::Rollback | Action::Demo => "workflows:write",
             Action::Decide => "approvals:write",
             Action::ManageTokens => "tokens:write",
         }
@@ -115,6 +120,7 @@ mod tests {
             Action::Decide,
             Action::Rollback,
             Action::Audit,
+            Action::Demo,
         ] {
             assert!(!may(&[Role::Viewer], action), "{action:?}");
         }

@@ -118,11 +118,21 @@ fn task_of(item: &StreamResponse) -> Option<&str> {
     }
 }
 
-fn delta_of(item: &StreamResponse) -> Option<&Value> {
-    match item {
-        StreamResponse::StatusUpdate(u) => u.metadata.as_ref()?.get("graphDelta"),
-        _ => None,
+/// The graph deltas an orchestrator event carries: one (`graphDelta`), or
+/// several at once (`graphDeltas`, on the final event of a cancel, after
+/// which the task takes no more updates).
+fn deltas_of(item: &StreamResponse) -> Vec<&Value> {
+    let StreamResponse::StatusUpdate(u) = item else {
+        return Vec::new();
+    };
+    let Some(metadata) = u.metadata.as_ref() else {
+        return Vec::new();
+    };
+    let mut deltas: Vec<&Value> = metadata.get("graphDelta").into_iter().collect();
+    if let Some(Value::Array(many)) = metadata.get("graphDeltas") {
+        deltas.extend(many.iter());
     }
+    deltas
 }
 
 /// Stores every delta of an orchestrator stream until it ends (a gate, the
@@ -140,10 +150,10 @@ pub fn follow(
         while let Some(item) = stream.next().await {
             match item {
                 Ok(item) => {
-                    if let Some(delta) = delta_of(&item)
-                        && let Err(e) = ingest(&state, &workflow, delta).await
-                    {
-                        tracing::warn!(%workflow, error = %e.detail, "storing an event failed");
+                    for delta in deltas_of(&item) {
+                        if let Err(e) = ingest(&state, &workflow, delta).await {
+                            tracing::warn!(%workflow, error = %e.detail, "storing an event failed");
+                        }
                     }
                 }
                 Err(error) => {
@@ -392,7 +402,7 @@ async fn send_goal(
     )
     .await?;
     tx.commit().await?;
-    if let Some(delta) = delta_of(&first) {
+    for delta in deltas_of(&first) {
         ingest(state, &task_id, delta).await?;
     }
     follow(state.clone(), task_id.clone(), stream);
@@ -467,6 +477,37 @@ pub async fn ingest(
         return Ok(None);
     };
     apply(&mut tx, workflow, &kind, delta).await?;
+    if kind == "mcp-call" {
+        // The tool calls the agents made for this workflow join the audit
+        // log beside people's actions (the MCP servers keep their own
+        // per-call rows too; this is the workflow's view of them).
+        let call = &delta["call"];
+        let agent = sqlx::query_scalar::<_, Option<String>>(
+            "SELECT agent FROM control.graph_nodes WHERE workflow = $1 AND node = $2",
+        )
+        .bind(workflow)
+        .bind(delta["node"].as_str().unwrap_or_default())
+        .fetch_optional(&mut *tx)
+        .await?
+        .flatten()
+        .unwrap_or_else(|| "agent".to_owned());
+        let ok = call["ok"].as_bool().unwrap_or(false);
+        audit::append(
+            &mut tx,
+            &Entry {
+                actor: &format!("agent:{agent}"),
+                action: "tool-call",
+                target: Some(&format!(
+                    "{}/{}",
+                    call["server"].as_str().unwrap_or("?"),
+                    call["tool"].as_str().unwrap_or("?")
+                )),
+                outcome: if ok { Outcome::Ok } else { Outcome::Failed },
+                detail: json!({"workflow": workflow, "node": delta["node"], "duration_ms": call["durationMs"], "error": call["error"]}),
+            },
+        )
+        .await?;
+    }
     if kind == "approval-refused" {
         // The orchestrator refused an answer sent to it (perhaps straight
         // over A2A): it belongs in the audit log like our own refusals.
@@ -744,7 +785,7 @@ pub async fn push_hook(
             tx.commit().await?;
         }
     }
-    if let Some(delta) = delta_of(&item) {
+    for delta in deltas_of(&item) {
         ingest(&state, &task, delta).await?;
     }
     Ok(StatusCode::NO_CONTENT)
@@ -775,6 +816,71 @@ pub async fn list(
     .fetch_all(&state.pool)
     .await?;
     Ok(Json(rows))
+}
+
+/// `GET /api/models/{model}/versions/{version}/releases`: every workflow
+/// that released this version, newest first, with its checks' outcomes
+/// and its gates' decisions: the deployment end of the version's lineage.
+#[utoipa::path(get, path = "/api/models/{model}/versions/{version}/releases", tag = "models", params(("model" = String, Path), ("version" = u32, Path)), responses((status = 200, description = "the version's releases with their checks and decisions")))]
+pub async fn releases_of_version(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((model, version)): Path<(String, i32)>,
+) -> Result<Json<Value>, Problem> {
+    caller.require(&state, Action::Read, None).await?;
+    let workflows: Vec<WorkflowRow> = sqlx::query_as(
+        "SELECT id, kind, model, version, requested_by, state, summary, created_at, updated_at
+         FROM control.workflows WHERE model = $1 AND version = $2
+         ORDER BY created_at DESC LIMIT 100",
+    )
+    .bind(&model)
+    .bind(version)
+    .fetch_all(&state.pool)
+    .await?;
+    let ids: Vec<String> = workflows.iter().map(|w| w.id.clone()).collect();
+    let nodes: Vec<(
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        Option<String>,
+        Option<String>,
+    )> = sqlx::query_as(
+        "SELECT workflow, node, title, agent, skill, state, progress, error
+             FROM control.graph_nodes WHERE workflow = ANY($1) AND kind = 'task' ORDER BY node",
+    )
+    .bind(&ids)
+    .fetch_all(&state.pool)
+    .await?;
+    let gates: Vec<(String, String, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT workflow, gate, state, decided_by, comment FROM control.gates WHERE workflow = ANY($1) ORDER BY gate",
+    )
+    .bind(&ids)
+    .fetch_all(&state.pool)
+    .await?;
+    let releases: Vec<Value> = workflows
+        .into_iter()
+        .map(|w| {
+            let steps: Vec<Value> = nodes
+                .iter()
+                .filter(|n| n.0 == w.id)
+                .map(|(_, node, title, agent, skill, state, progress, error)| {
+                    json!({"node": node, "title": title, "agent": agent, "skill": skill, "state": state, "detail": error.clone().or(progress.clone())})
+                })
+                .collect();
+            let decisions: Vec<Value> = gates
+                .iter()
+                .filter(|g| g.0 == w.id)
+                .map(|(_, gate, state, by, comment)| json!({"gate": gate, "state": state, "decided_by": by, "comment": comment}))
+                .collect();
+            json!({"workflow": w, "steps": steps, "gates": decisions})
+        })
+        .collect();
+    Ok(Json(
+        json!({"model": model, "version": version, "releases": releases}),
+    ))
 }
 
 pub async fn load_detail(pool: &PgPool, id: &str) -> Result<WorkflowDetail, Problem> {
@@ -854,12 +960,15 @@ pub async fn node_activity(
         rows.into_iter()
             .map(|(seq, kind, mut body, at)| {
                 // The envelope is in the row; keep the body to what happened.
+                // `emitted_at` is when the orchestrator recorded the event,
+                // `at` when the control plane stored it.
+                let emitted_at = body.get("at").cloned().unwrap_or(Value::Null);
                 if let Some(map) = body.as_object_mut() {
                     for key in ["type", "node", "seq", "eventId", "at"] {
                         map.remove(key);
                     }
                 }
-                json!({"id": seq, "kind": kind, "at": at, "body": body})
+                json!({"id": seq, "kind": kind, "at": at, "emitted_at": emitted_at, "body": body})
             })
             .collect(),
     ))

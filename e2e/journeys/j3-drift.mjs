@@ -1,0 +1,100 @@
+// J3. On-call watches drift (carol): the monitoring page's charts over a
+// chosen range; injected drift crosses the threshold within a minute with
+// an alert; the monitoring agent asks for a retraining, which stops at its
+// gate; and roll back is immediate for on-call, audited, and the weights
+// return to stable within seconds.
+
+import assert from 'node:assert/strict';
+import { journey, sut, eventually } from '../lib/context.mjs';
+import { withPeople } from '../lib/browser.mjs';
+import { mlops } from '../lib/system.mjs';
+import { workflowReaches } from '../lib/console.mjs';
+
+const TESTS = /wasserstein|jensen|ks|kolmogorov|chi|psi/i;
+
+journey('j3', 'J3 carol sees drift cross its threshold, a retraining start, and rolls back a canary', { timeout: 900_000 }, async () => {
+  await withPeople('j3', sut.base, ['carol', 'dave'], async ({ carol, dave }) => {
+    const page = carol.page;
+
+    // 1. Monitoring over a chosen range.
+    await carol.open('/monitoring?model=fraud-detector&range=15m');
+    assert.equal(await page.inputValue('select[name=range]'), '15m', 'the time range picked');
+    await page.waitForSelector('[data-testid=feature]', { timeout: 90_000 });
+    const titles = await page.$$eval('[data-testid=feature] svg', (ss) => ss.map((s) => s.getAttribute('aria-label') || ''));
+    assert.ok(titles.some((t) => TESTS.test(t)), `each feature names its test (${titles.slice(0, 3).join(' | ')})`);
+    assert.ok(await page.locator('[data-testid=feature] .threshold').count() >= 1, 'the threshold line');
+    assert.ok(titles.some((t) => /reference vs current/.test(t)), 'reference vs current histograms');
+    await page.waitForSelector('[data-testid=predictions] svg', { timeout: 60_000 });
+    assert.match(await page.textContent('[data-testid=versions]'), /v\d/, 'error rate and latency per version');
+    const driftedBefore = await page.locator('[data-testid=feature][data-drifted=true]').count();
+
+    // 2. Inject drift from the demo panel: within a minute the chart crosses
+    // its threshold and an alert shows, with no reload.
+    const injected = Date.now();
+    await page.click('[data-testid=demo-drift]');
+    await page.waitForSelector('[data-testid=demo-drift]:has-text("Stop drift")', { timeout: 30_000 });
+    await page.waitForSelector('[data-testid=feature][data-drifted=true]', { timeout: 90_000 });
+    await page.waitForSelector('[data-testid=alerts] li', { timeout: 30_000 });
+    const took = (Date.now() - injected) / 1000;
+    console.log(`# J3 drift on the chart ${took.toFixed(0)} s after injecting it (drifted before: ${driftedBefore})`);
+    assert.ok(took <= 75, `drift showed after ${took.toFixed(0)} s`);
+    await carol.shot('j3-drift');
+
+    // 3. The monitoring agent asks the orchestrator to retrain: the workflow
+    // appears and stops at its approval gate.
+    await carol.open('/workflows');
+    const link = page.locator('table a[href^="/workflows/"]').filter({ hasText: /retrain/ });
+    await eventually('a retraining workflow in the list', async () => {
+      await page.reload();
+      await carol.hydrated();
+      return (await link.count()) > 0;
+    }, { timeoutMs: 180_000, everyMs: 5000 });
+    await link.first().click();
+    await page.waitForURL(/\/workflows\/[^/?]+$/);
+    await carol.hydrated();
+    await page.waitForSelector('g[data-node][data-state="input-required"]', { state: 'attached', timeout: 300_000 });
+    const gateNode = await page.getAttribute('g[data-node][data-state="input-required"]', 'data-node');
+    assert.match(gateNode, /^approve/, 'it waits at an approval gate');
+    await carol.shot('j3-retraining-at-gate');
+    // Back to normal traffic, and the retraining is not wanted today.
+    await carol.open('/monitoring?model=fraud-detector');
+    await page.click('[data-testid=demo-drift]');
+    await page.waitForSelector('[data-testid=demo-drift]:has-text("Inject drift")', { timeout: 30_000 });
+    const retrain = (await carol.api('GET', '/api/workflows?limit=20')).json.find((w) => w.kind === 'retrain' && w.state === 'input-required');
+    if (retrain) await carol.api('POST', `/api/workflows/${retrain.id}/cancel`, {});
+
+    // 4. A canary that misbehaves: on-call takes it out at once.
+    const canary = await mlops(['demo', '--data-dir', sut.dataDir, 'faulty-canary', '--weight', '20']);
+    assert.equal(canary.code, 0, canary.stderr);
+    await carol.open('/deployments');
+    const card = page.locator('[data-testid=deployment][data-model=fraud-detector]');
+    await card.locator('[data-testid=deployment-row][data-weight="20"]').waitFor({ timeout: 60_000 });
+    const faulty = await card.locator('[data-testid=deployment-row][data-weight="20"]').getAttribute('data-version');
+    await card.locator('select[name=version]').selectOption(faulty);
+    await card.locator('input[name=reason]').fill('errors on the canary');
+    const clicked = Date.now();
+    await Promise.all([
+      page.waitForURL(/\/workflows\/[^/?]+$/, { timeout: 60_000 }),
+      card.getByRole('button', { name: 'Roll back' }).click(),
+    ]);
+    await carol.hydrated();
+    // No second person is asked: the rollback runs at once, and the
+    // weights return to stable within seconds.
+    assert.equal(await workflowReaches(page, 'completed', 60_000), 'completed');
+    assert.equal(await page.locator('g[data-node^="approve"]').count(), 0, 'no approval gate on a rollback');
+    await eventually('traffic back on stable alone', async () => {
+      const status = (await carol.api('GET', '/api/deployments')).json;
+      const split = status.models.find((m) => m.model === 'fraud-detector').desired.deployments;
+      return split.length === 1 && split[0].weight === 100;
+    }, { timeoutMs: 60_000, everyMs: 250 });
+    const seconds = (Date.now() - clicked) / 1000;
+    console.log(`# J3 roll back: traffic on stable ${seconds.toFixed(1)} s after the click`);
+    assert.ok(seconds < 30, `roll back took ${seconds.toFixed(0)} s`);
+    await carol.open('/deployments');
+    assert.equal(await page.locator('[data-testid=deployment][data-model=fraud-detector] [data-testid=deployment-row]').count(), 1,
+      'the deployments page shows stable alone');
+    await carol.shot('j3-rolled-back');
+    await dave.open('/audit?actor=carol');
+    assert.match(await dave.page.textContent('[data-testid=audit]'), /rollback/, "carol's roll back is audited");
+  });
+});

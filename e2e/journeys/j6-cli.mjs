@@ -1,0 +1,45 @@
+// J6. CI and the command line: the same release without a browser, with
+// personal API tokens, under the same rules as the console.
+
+import assert from 'node:assert/strict';
+import { journey, sut } from '../lib/context.mjs';
+import { withPeople } from '../lib/browser.mjs';
+import { mlops } from '../lib/system.mjs';
+
+journey('j6', 'J6 deploy, approvals, approve and status from the command line', { timeout: 600_000 }, async () => {
+  await withPeople('j6', sut.base, ['alice', 'bob'], async ({ alice, bob }) => {
+    // Personal API tokens, made while signed in.
+    const made = await alice.api('POST', '/api/tokens', { name: 'ci', scopes: ['read', 'workflows:write'] });
+    assert.equal(made.status, 201, made.text);
+    const aliceToken = made.json.token;
+    const bobToken = (await bob.api('POST', '/api/tokens', { name: 'laptop', scopes: ['read', 'approvals:write'] })).json.token;
+    const api = (token) => ['--url', sut.base, '--token', token];
+
+    // mlops deploy prints the URL and follows the release to its gate.
+    const deploy = await mlops(['deploy', 'fraud-detector', '--version', '1', '--strategy', 'canary',
+      '--steps', '50', '--analysis-seconds', '10', ...api(aliceToken)]);
+    assert.equal(deploy.code, 0, deploy.stderr);
+    const url = deploy.stdout.match(/http:\/\/127\.0\.0\.1:\d+\/workflows\/(\S+)/);
+    assert.ok(url, `the workflow URL:\n${deploy.stdout}`);
+    const workflow = url[1];
+    assert.match(deploy.stdout + deploy.stderr, /approv|gate|input-required/i, 'it followed the release to its gate');
+
+    // mlops approvals lists it; the rules apply to the CLI as to the browser.
+    const listed = await mlops(['approvals', ...api(bobToken)]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok(listed.stdout.includes(workflow), listed.stdout);
+    const own = await mlops(['approve', workflow, '--comment', 'my own', ...api(aliceToken)]);
+    assert.notEqual(own.code, 0, 'alice may not approve');
+    assert.match(own.stderr, /approver/);
+    const approved = await mlops(['approve', workflow, '--comment', 'LGTM from the terminal', ...api(bobToken)]);
+    assert.equal(approved.code, 0, approved.stderr);
+
+    // mlops status shows the graph and follows it (to the promotion gate).
+    const status = await mlops(['status', workflow, ...api(aliceToken)], { timeoutMs: 300_000 });
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /canary-50/);
+    assert.match(status.stdout, /approve-promotion/);
+    const cancel = await mlops(['cancel', workflow, ...api(aliceToken)]);
+    assert.equal(cancel.code, 0, cancel.stderr);
+  });
+});
