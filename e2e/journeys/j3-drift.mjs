@@ -8,12 +8,13 @@ import assert from 'node:assert/strict';
 import { journey, sut, eventually } from '../lib/context.mjs';
 import { withPeople } from '../lib/browser.mjs';
 import { mlops } from '../lib/system.mjs';
-import { workflowReaches } from '../lib/console.mjs';
+import { settle, workflowReaches } from '../lib/console.mjs';
 
 const TESTS = /wasserstein|jensen|ks|kolmogorov|chi|psi/i;
 
 journey('j3', 'J3 carol sees drift cross its threshold, a retraining start, and rolls back a canary', { timeout: 900_000 }, async () => {
   await withPeople('j3', sut.base, ['carol', 'dave'], async ({ carol, dave }) => {
+    await settle(dave);
     const page = carol.page;
 
     // 1. Monitoring over a chosen range.

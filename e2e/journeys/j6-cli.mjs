@@ -5,9 +5,11 @@ import assert from 'node:assert/strict';
 import { journey, sut } from '../lib/context.mjs';
 import { withPeople } from '../lib/browser.mjs';
 import { mlops } from '../lib/system.mjs';
+import { settle } from '../lib/console.mjs';
 
 journey('j6', 'J6 deploy, approvals, approve and status from the command line', { timeout: 600_000 }, async () => {
-  await withPeople('j6', sut.base, ['alice', 'bob'], async ({ alice, bob }) => {
+  await withPeople('j6', sut.base, ['alice', 'bob', 'carol'], async ({ alice, bob, carol }) => {
+    await settle(carol);
     // Personal API tokens, made while signed in.
     const made = await alice.api('POST', '/api/tokens', { name: 'ci', scopes: ['read', 'workflows:write'] });
     assert.equal(made.status, 201, made.text);

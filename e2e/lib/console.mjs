@@ -58,3 +58,17 @@ export async function openGate(person, workflow, timeoutMs = 240_000) {
     return (r.json || []).find((g) => g.workflow === workflow && g.state === 'open');
   }, { timeoutMs, everyMs: 1000 });
 }
+
+/**
+ * Cancels every workflow still running or waiting, as an admin tidying up,
+ * so a journey starts from a quiet system whatever ran before it.
+ */
+export async function settle(admin) {
+  const live = ((await admin.api('GET', '/api/workflows?limit=200')).json || [])
+    .filter((w) => ['submitted', 'working', 'input-required'].includes(w.state));
+  for (const w of live) await admin.api('POST', `/api/workflows/${w.id}/cancel`, {});
+  await eventually('no workflow left running', async () => {
+    const rows = (await admin.api('GET', '/api/workflows?limit=200')).json || [];
+    return !rows.some((w) => ['submitted', 'working', 'input-required'].includes(w.state));
+  }, { timeoutMs: 60_000, everyMs: 1000 });
+}

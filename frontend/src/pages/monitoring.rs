@@ -347,13 +347,23 @@ pub fn histogram_parts(h: &Value) -> (Vec<String>, Vec<f64>, Vec<f64>) {
     (labels, numbers(&h["reference"]), numbers(&h["current"]))
 }
 
+/// A report raises an alert when the dataset drifted or any feature did
+/// (a feature past its own threshold is worth a look before the share of
+/// drifted features crosses the dataset's).
+pub fn drift_alert(report: &Value) -> bool {
+    report["summary"]["dataset_drift"].as_bool() == Some(true)
+        || report["summary"]["drifted_columns"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+}
+
 #[component]
 fn Alerts(listed: Value) -> impl IntoView {
     let flagged: Vec<Value> = listed["reports"]
         .as_array()
         .map(|r| {
             r.iter()
-                .filter(|r| r["summary"]["dataset_drift"].as_bool() == Some(true))
+                .filter(|r| drift_alert(r))
                 .cloned()
                 .collect()
         })

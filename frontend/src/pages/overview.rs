@@ -202,7 +202,7 @@ fn DriftAlerts() -> impl IntoView {
                                 .as_array()
                                 .into_iter()
                                 .flatten()
-                                .filter(|r| r["summary"]["dataset_drift"].as_bool() == Some(true))
+                                .filter(|r| crate::pages::monitoring::drift_alert(r))
                                 .filter(|r| {
                                     let model = r["model"].as_str().unwrap_or_default().to_owned();
                                     let first = !seen.contains(&model);

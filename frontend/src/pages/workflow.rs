@@ -1,6 +1,7 @@
 //! One workflow: its live task graph, the node drawer, its gates, cancel.
 
 use leptos::prelude::*;
+use leptos::tachys::svg;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -161,20 +162,27 @@ pub fn Graph(detail: WorkflowDetail, selected: Option<String>) -> impl IntoView 
             let label = format!("{} ({who}): {}", n.title, n.state);
             let working = n.state == "working";
             let progress = n.progress.clone().unwrap_or_default();
+            let face = view! {
+                <rect width=NODE_WIDTH height=NODE_HEIGHT rx="6"/>
+                <text class="node-title" x="10" y="22">{clip(&n.title, 24)}</text>
+                <text class="node-sub" x="10" y="40">{clip(&who, 30)}</text>
+                {working.then(|| view! {
+                    <g>
+                        <rect class="progress-track" x="0" y=NODE_HEIGHT - 4.0 width=NODE_WIDTH height="4"/>
+                        <rect class="progress-bar" x="0" y=NODE_HEIGHT - 4.0 width=NODE_WIDTH * 0.35 height="4"/>
+                    </g>
+                })}
+            };
+            // SVG's own <a> and <title>, built explicitly: `view!` makes
+            // these two ambiguous tags HTML elements when it renders in the
+            // browser (after a client-side navigation), and an HTML <a>
+            // inside SVG draws nothing.
+            let link = svg::a()
+                .attr("href", href)
+                .child((svg::title().child(label), face));
             view! {
                 <g class=class transform=format!("translate({:.1},{:.1})", p.x, p.y) data-node=n.node.clone() data-state=n.state.clone()>
-                    <a href=href>
-                        <title>{label}</title>
-                        <rect width=NODE_WIDTH height=NODE_HEIGHT rx="6"/>
-                        <text class="node-title" x="10" y="22">{clip(&n.title, 24)}</text>
-                        <text class="node-sub" x="10" y="40">{clip(&who, 30)}</text>
-                        {working.then(|| view! {
-                            <g>
-                                <rect class="progress-track" x="0" y=NODE_HEIGHT - 4.0 width=NODE_WIDTH height="4"/>
-                                <rect class="progress-bar" x="0" y=NODE_HEIGHT - 4.0 width=NODE_WIDTH * 0.35 height="4"/>
-                            </g>
-                        })}
-                    </a>
+                    {link}
                     {(!progress.is_empty() && working).then(|| view! {
                         <text class="node-progress" x="0" y=NODE_HEIGHT + 13.0>{clip(&progress, 34)}</text>
                     })}

@@ -20,6 +20,7 @@ use futures::stream::BoxStream;
 use mlops_agent_kit::a2a::{
     A2AError, CancelTaskRequest, Message, Part, Role as A2ARole, SendMessageConfiguration,
     SendMessageRequest, StreamResponse, SubscribeToTaskRequest, TaskPushNotificationConfig,
+    TaskState,
 };
 use mlops_agent_kit::client::{
     AgentClient, AgentRegistryFile, MintingTokenSource, RetryPolicy, TokenSource,
@@ -446,6 +447,16 @@ pub async fn ingest(
         .as_str()
         .map(str::to_owned)
         .or_else(|| delta["seq"].as_i64().map(|s| format!("{workflow}:{s}")));
+    // Every delta comes twice (stream and push): a redelivery is dropped
+    // here without queueing behind the writer lock below.
+    let known: Option<(i64,)> =
+        sqlx::query_as("SELECT id FROM control.events WHERE source_event_id = $1")
+            .bind(&source_id)
+            .fetch_optional(&state.pool)
+            .await?;
+    if known.is_some() {
+        return Ok(None);
+    }
     let mut tx = state.pool.begin().await?;
     // Events commit in id order (one writer at a time), so a reader that
     // has seen id N has seen everything below it: Last-Event-ID is exact.
@@ -572,14 +583,19 @@ async fn apply(
         }
         "node-added" => upsert_node(tx, workflow, &delta["node"]).await?,
         "node-state" => {
+            // A late delta cannot reopen a node of a workflow that ended.
             sqlx::query(
                 "UPDATE control.graph_nodes SET state = $3, error = $4, updated_at = now()
-                 WHERE workflow = $1 AND node = $2",
+                 WHERE workflow = $1 AND node = $2
+                   AND NOT ($3 IN ('pending', 'submitted', 'working', 'input-required')
+                            AND EXISTS (SELECT 1 FROM control.workflows w
+                                        WHERE w.id = $1 AND w.state = ANY($5)))",
             )
             .bind(workflow)
             .bind(node)
             .bind(delta["state"].as_str().unwrap_or("unknown"))
             .bind(delta["error"].as_str())
+            .bind(FINAL_STATES)
             .execute(&mut *tx)
             .await?;
         }
@@ -1043,8 +1059,34 @@ pub async fn cancel(
         },
     )
     .await?;
-    // The orchestrator's own events (workflow-finished) arrive by push and
-    // stream; a subscribe picks up any we would otherwise miss.
+    // The orchestrator confirmed the cancel: record what it means for the
+    // graph now. Its own deltas for it may never come (once its A2A task is
+    // canceled it takes no further updates), and if they do they change
+    // nothing more.
+    if task.status.state == TaskState::Canceled {
+        // Read again: nodes may have started since the check above.
+        let detail = load_detail(&state.pool, &id).await?;
+        for node in detail
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.state.as_str(), "submitted" | "working" | "input-required"))
+        {
+            let delta = json!({
+                "type": "node-state", "node": node.node, "state": "canceled",
+                "eventId": format!("{id}:cancel:{}", node.node),
+                "text": format!("{}: canceled with its workflow", node.title),
+            });
+            ingest(&state, &id, &delta).await?;
+        }
+        let finished = json!({
+            "type": "workflow-finished", "state": "canceled",
+            "eventId": format!("{id}:cancel"),
+            "text": format!("canceled by {}", caller.subject),
+        });
+        ingest(&state, &id, &finished).await?;
+    }
+    // Anything else the orchestrator still sends arrives by push and
+    // stream; a subscribe picks up what we would otherwise miss.
     if let Ok(stream) = client
         .subscribe(&SubscribeToTaskRequest {
             id: id.clone(),

@@ -1,0 +1,10 @@
+import { Person, closeBrowser } from '/work/main/e2e/lib/browser.mjs';
+const p = await Person.signIn('frank', 'http://127.0.0.1:18080');
+await p.open('/deploy?model=fraud-detector&version=2'); await p.page.fill('#steps','50'); await p.page.fill('#analysis','10');
+await Promise.all([p.page.waitForURL(/\/workflows\/[^/?]+$/, { timeout: 60000 }), p.page.click('[data-testid=deploy-form] button[type=submit]')]);
+const wf = new URL(p.page.url()).pathname.split('/').pop();
+await p.page.waitForSelector('g[data-node="approve-canary"][data-state="input-required"]', {state:'attached', timeout: 180000});
+const sel = 'g[data-node="generate-validation-report"] a rect';
+console.log('visible?', await p.page.locator(sel).isVisible(), await p.page.evaluate((s) => { const r = document.querySelector(s); const a = r.parentNode; return [r.namespaceURI, a.namespaceURI, a.tagName, a.parentNode.namespaceURI, a.parentNode.parentNode.namespaceURI, a.parentNode.parentNode.tagName, JSON.stringify(r.getBoundingClientRect())]; }, sel));
+await p.api('POST', `/api/workflows/${wf}/cancel`, {});
+await p.close(false); await closeBrowser();
