@@ -63,8 +63,9 @@ journey('j2', 'J2 bob approves with the evidence in front of him; champion moves
     assert.equal(r.status, 403, r.text);
     // A forged approval straight to the orchestrator over A2A.
     const ci = await serviceToken(sut.dataDir, 'orchestrator', 'a2a:invoke');
+    const jwks = await (await fetch(`${sut.base}/.well-known/jwks.json`)).json();
     const forged = await a2aCi(['answer', orchestratorUrl(), ci, workflow,
-      forgedApproval({ issuer: sut.base, workflow, gate: gate.gate })]);
+      forgedApproval({ issuer: sut.base, kid: jwks.keys[0].kid, workflow, gate: gate.gate })]);
     assert.equal(forged.accepted, false, 'the forged approval was taken');
     assert.match(forged.error, /signature|verif/i);
 

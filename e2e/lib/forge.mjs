@@ -5,10 +5,11 @@ import { generateKeyPairSync, sign, randomUUID } from 'node:crypto';
 
 const b64 = (x) => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x)).toString('base64url');
 
-export function forgedApproval({ issuer, workflow, gate, approver = 'bob', decision = 'approve' }) {
+export function forgedApproval({ issuer, kid, workflow, gate, approver = 'bob', decision = 'approve' }) {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const now = Math.floor(Date.now() / 1000);
-  const header = { alg: 'ES256', typ: 'JWT', kid: 'control-plane' };
+  // The control plane's own key id, so the signature is what gives it away.
+  const header = { alg: 'ES256', typ: 'JWT', kid };
   const claims = {
     iss: issuer, aud: 'orchestrator-approval', sub: approver, roles: ['approver'],
     workflow, gate, decision, comment: 'looks fine', iat: now, exp: now + 120,

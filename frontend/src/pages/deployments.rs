@@ -75,7 +75,26 @@ fn ModelDeployment(
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let stable = stable_version(&deployments);
+    let split: Vec<(String, f64)> = deployments
+        .iter()
+        .map(|d| {
+            (
+                format!("v{}", d["version"]),
+                d["weight"].as_f64().unwrap_or(0.0),
+            )
+        })
+        .collect();
+    // The version with the most traffic is stable (ties: the older), as the
+    // metrics server decides.
+    let stable = deployments
+        .iter()
+        .max_by(|a, b| {
+            let weight = |d: &Value| d["weight"].as_i64().unwrap_or(0);
+            weight(a)
+                .cmp(&weight(b))
+                .then(b["version"].as_i64().cmp(&a["version"].as_i64()))
+        })
+        .and_then(|d| d["version"].as_i64());
     let versions: Vec<i64> = deployments
         .iter()
         .filter_map(|d| d["version"].as_i64())
@@ -87,105 +106,6 @@ fn ModelDeployment(
         .filter(|v| Some(*v) != stable)
         .max()
         .or(stable);
-    // Weights also move outside workflows (the demo's controls, the cluster
-    // reconciling): the split refreshes on the readings tick, apart from
-    // the roll-back form so a reason being typed is not wiped.
-    let readings = expect_context::<Live>().readings();
-    let live_status = Resource::new(
-        {
-            let model = model.clone();
-            move || (model.clone(), readings.get())
-        },
-        |(model, _)| async move {
-            data::deployments().await.map(|all| {
-                all["models"]
-                    .as_array()
-                    .and_then(|ms| ms.iter().find(|m| m["model"] == model.as_str()).cloned())
-                    .unwrap_or(Value::Null)
-            })
-        },
-    );
-    let initial = status.clone();
-    let metrics = Resource::new(
-        {
-            let model = model.clone();
-            move || (model.clone(), readings.get())
-        },
-        |(model, _)| data::canary(model, None),
-    );
-    let heading_id = format!("deploy-{model}");
-    let card_model = model.clone();
-    view! {
-        <article class="card" aria-labelledby=heading_id.clone() data-testid="deployment" data-model=card_model>
-            <h2 id=heading_id.clone()>{model.clone()}</h2>
-            <Transition fallback=move || split_view(&initial)>
-                {move || Suspend::new(async move {
-                    match live_status.await {
-                        Ok(now) if !now.is_null() => split_view(&now).into_any(),
-                        _ => view! { <p class="muted">"No longer deployed."</p> }.into_any(),
-                    }
-                })}
-            </Transition>
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    metrics.await.ok().map(|report| view! { <VersionTable report/> })
-                })}
-            </Transition>
-            <div class="buttons">
-                {promotion.map(|w| view! { <a class="button primary" href=format!("/workflows/{}", crate::bridge::segment(&w))>"Promotion waits for approval…"</a> })}
-            </div>
-            {(may_rollback && !versions.is_empty()).then(|| {
-                let options = versions
-                    .iter()
-                    .map(|v| view! { <option value=v.to_string() selected=Some(*v) == suspect>{format!("v{v}")}</option> })
-                    .collect_view();
-                view! {
-                    <ActionForm action=rollback attr:class="inline-form">
-                        <CsrfField/>
-                        <input type="hidden" name="model" value=model.clone()/>
-                        <label for=format!("rb-version-{model}")>"Take out of traffic"</label>
-                        <select id=format!("rb-version-{model}") name="version">{options}</select>
-                        <label for=format!("rb-reason-{model}")>"Reason"</label>
-                        <input id=format!("rb-reason-{model}") name="reason" required placeholder="what went wrong"/>
-                        <button type="submit" class="danger">"Roll back"</button>
-                    </ActionForm>
-                }
-            })}
-        </article>
-    }
-}
-
-/// The version with the most traffic is stable (ties: the older), as the
-/// metrics server decides.
-fn stable_version(deployments: &[Value]) -> Option<i64> {
-    deployments
-        .iter()
-        .max_by(|a, b| {
-            let weight = |d: &Value| d["weight"].as_i64().unwrap_or(0);
-            weight(a)
-                .cmp(&weight(b))
-                .then(b["version"].as_i64().cmp(&a["version"].as_i64()))
-        })
-        .and_then(|d| d["version"].as_i64())
-}
-
-/// The traffic split as a bar and a table: weight, replicas ready and the
-/// faults injected per version.
-fn split_view(status: &Value) -> AnyView {
-    let deployments = status["desired"]["deployments"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let split: Vec<(String, f64)> = deployments
-        .iter()
-        .map(|d| {
-            (
-                format!("v{}", d["version"]),
-                d["weight"].as_f64().unwrap_or(0.0),
-            )
-        })
-        .collect();
-    let stable = stable_version(&deployments);
     let runtime = status["runtime"]["versions"]
         .as_array()
         .cloned()
@@ -216,12 +136,48 @@ fn split_view(status: &Value) -> AnyView {
             }
         })
         .collect_view();
+    let metrics = Resource::new(
+        {
+            let model = model.clone();
+            move || model.clone()
+        },
+        |model| data::canary(model, None),
+    );
+    let heading_id = format!("deploy-{model}");
+    let card_model = model.clone();
     view! {
-        <TrafficBar split/>
-        <table class="data">
-            <thead><tr><th scope="col">"Version"</th><th scope="col">"Role"</th><th scope="col">"Weight"</th><th scope="col">"Replicas ready"</th><th scope="col">"Injected faults"</th></tr></thead>
-            <tbody>{rows}</tbody>
-        </table>
+        <article class="card" aria-labelledby=heading_id.clone() data-testid="deployment" data-model=card_model>
+            <h2 id=heading_id.clone()>{model.clone()}</h2>
+            <TrafficBar split/>
+            <table class="data">
+                <thead><tr><th scope="col">"Version"</th><th scope="col">"Role"</th><th scope="col">"Weight"</th><th scope="col">"Replicas ready"</th><th scope="col">"Injected faults"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    metrics.await.ok().map(|report| view! { <VersionTable report/> })
+                })}
+            </Transition>
+            <div class="buttons">
+                {promotion.map(|w| view! { <a class="button primary" href=format!("/workflows/{}", crate::bridge::segment(&w))>"Promotion waits for approval…"</a> })}
+            </div>
+            {(may_rollback && !versions.is_empty()).then(|| {
+                let options = versions
+                    .iter()
+                    .map(|v| view! { <option value=v.to_string() selected=Some(*v) == suspect>{format!("v{v}")}</option> })
+                    .collect_view();
+                view! {
+                    <ActionForm action=rollback attr:class="inline-form">
+                        <CsrfField/>
+                        <input type="hidden" name="model" value=model.clone()/>
+                        <label for=format!("rb-version-{model}")>"Take out of traffic"</label>
+                        <select id=format!("rb-version-{model}") name="version">{options}</select>
+                        <label for=format!("rb-reason-{model}")>"Reason"</label>
+                        <input id=format!("rb-reason-{model}") name="reason" required placeholder="what went wrong"/>
+                        <button type="submit" class="danger">"Roll back"</button>
+                    </ActionForm>
+                }
+            })}
+        </article>
     }
-    .into_any()
 }

@@ -361,12 +361,7 @@ pub fn drift_alert(report: &Value) -> bool {
 fn Alerts(listed: Value) -> impl IntoView {
     let flagged: Vec<Value> = listed["reports"]
         .as_array()
-        .map(|r| {
-            r.iter()
-                .filter(|r| drift_alert(r))
-                .cloned()
-                .collect()
-        })
+        .map(|r| r.iter().filter(|r| drift_alert(r)).cloned().collect())
         .unwrap_or_default();
     if flagged.is_empty() {
         return view! { <p class="muted" data-testid="no-alerts">"No drift alert in the recent reports."</p> }.into_any();

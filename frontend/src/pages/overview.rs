@@ -67,30 +67,38 @@ pub fn Overview() -> impl IntoView {
 
 /// Every model in traffic: its split, replicas ready, and the live reading
 /// per version (requests/s, error rate, p99), refreshed as readings come.
+/// One resource for all of it: a resource nested under another's Suspend
+/// would race the page's own for its hydration id.
 #[component]
 fn DeploymentHealth() -> impl IntoView {
     let live = expect_context::<Live>();
     let moved = live.of_kinds(&["node-state", "workflow-finished"]);
     let readings = live.readings();
-    let status = Resource::new(
+    let health = Resource::new(
         move || (moved.get(), readings.get()),
-        |_| data::deployments(),
+        |_| async move {
+            let status = data::deployments().await?;
+            let mut models = Vec::new();
+            for m in status["models"].as_array().cloned().unwrap_or_default() {
+                let name = m["model"].as_str().unwrap_or_default().to_owned();
+                let metrics = data::canary(name, None).await.unwrap_or(Value::Null);
+                models.push((m, metrics));
+            }
+            Ok::<_, ServerFnError>(models)
+        },
     );
     view! {
         <section aria-labelledby="health-h">
             <h2 id="health-h">"Deployments and their health"</h2>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    match status.await {
+                    match health.await {
                         Err(error) => view! { <Problem error/> }.into_any(),
-                        Ok(status) => {
-                            let models = status["models"].as_array().cloned().unwrap_or_default();
-                            if models.is_empty() {
-                                return view! { <p class="muted">"Nothing is deployed."</p> }.into_any();
-                            }
+                        Ok(models) if models.is_empty() => view! { <p class="muted">"Nothing is deployed."</p> }.into_any(),
+                        Ok(models) => {
                             let rows = models
-                                .into_iter()
-                                .map(|m| view! { <HealthRows status=m/> })
+                                .iter()
+                                .flat_map(|(status, report)| health_rows(status, report))
                                 .collect_view();
                             view! {
                                 <table class="data" data-testid="health">
@@ -111,70 +119,51 @@ fn DeploymentHealth() -> impl IntoView {
     }
 }
 
-#[component]
-fn HealthRows(status: Value) -> impl IntoView {
-    let live = expect_context::<Live>();
-    let readings = live.readings();
+/// One row per deployed version of a model.
+fn health_rows(status: &Value, report: &Value) -> Vec<AnyView> {
     let model = status["model"].as_str().unwrap_or_default().to_owned();
-    let deployments = status["desired"]["deployments"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
     let runtime = status["runtime"]["versions"]
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let metrics = Resource::new(
-        {
-            let model = model.clone();
-            move || (model.clone(), readings.get())
-        },
-        |(model, _)| data::canary(model, None),
-    );
-    view! {
-        <Transition fallback=|| ()>
-            {move || {
-                let (model, deployments, runtime) = (model.clone(), deployments.clone(), runtime.clone());
-                Suspend::new(async move {
-                    let report = metrics.await.unwrap_or(Value::Null);
-                    let readings = report["versions"].as_array().cloned().unwrap_or_default();
-                    deployments
-                        .iter()
-                        .map(|d| {
-                            let version = d["version"].as_i64().unwrap_or_default();
-                            let replicas = runtime
-                                .iter()
-                                .find(|r| r["version"].as_i64() == Some(version))
-                                .and_then(|r| r["replicas"].as_array().cloned())
-                                .unwrap_or_default();
-                            let ready = replicas.iter().filter(|r| r["ready"].as_bool() == Some(true)).count();
-                            let reading = readings
-                                .iter()
-                                .find(|r| r["version"].as_str() == Some(version.to_string().as_str()))
-                                .cloned()
-                                .unwrap_or(Value::Null);
-                            let error_rate = reading["error_rate"].as_f64();
-                            let unhealthy = error_rate.is_some_and(|e| e > 0.05) || ready == 0;
-                            view! {
-                                <tr data-testid="health-row" data-model=model.clone() data-version=version.to_string()>
-                                    <th scope="row">{model.clone()}</th>
-                                    <td>"v" {version}</td>
-                                    <td class="num">{d["weight"].to_string()} "%"</td>
-                                    <td class="num">{format!("{ready}/{}", d["replicas"])}</td>
-                                    <td class="num" data-testid="rps">{reading["requests_per_second"].as_f64().map(short).unwrap_or_else(|| "—".into())}</td>
-                                    <td class="num">
-                                        {error_rate.map(|e| format!("{}%", short(e * 100.0))).unwrap_or_else(|| "—".into())}
-                                        {unhealthy.then(|| view! { " " <span class="state state-failed">"unhealthy"</span> })}
-                                    </td>
-                                    <td class="num">{reading["p99_seconds"].as_f64().map(|s| format!("{} ms", short(s * 1000.0))).unwrap_or_else(|| "—".into())}</td>
-                                </tr>
-                            }
-                        })
-                        .collect_view()
-                })
-            }}
-        </Transition>
-    }
+    let readings = report["versions"].as_array().cloned().unwrap_or_default();
+    status["desired"]["deployments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|d| {
+            let version = d["version"].as_i64().unwrap_or_default();
+            let replicas = runtime
+                .iter()
+                .find(|r| r["version"].as_i64() == Some(version))
+                .and_then(|r| r["replicas"].as_array().cloned())
+                .unwrap_or_default();
+            let ready = replicas.iter().filter(|r| r["ready"].as_bool() == Some(true)).count();
+            let reading = readings
+                .iter()
+                .find(|r| r["version"].as_str() == Some(version.to_string().as_str()))
+                .cloned()
+                .unwrap_or(Value::Null);
+            let error_rate = reading["error_rate"].as_f64();
+            let unhealthy = error_rate.is_some_and(|e| e > 0.05) || ready == 0;
+            view! {
+                <tr data-testid="health-row" data-model=model.clone() data-version=version.to_string()>
+                    <th scope="row">{model.clone()}</th>
+                    <td>"v" {version}</td>
+                    <td class="num">{d["weight"].to_string()} "%"</td>
+                    <td class="num">{format!("{ready}/{}", d["replicas"])}</td>
+                    <td class="num" data-testid="rps">{reading["requests_per_second"].as_f64().map(short).unwrap_or_else(|| "—".into())}</td>
+                    <td class="num">
+                        {error_rate.map(|e| format!("{}%", short(e * 100.0))).unwrap_or_else(|| "—".into())}
+                        {unhealthy.then(|| view! { " " <span class="state state-failed">"unhealthy"</span> })}
+                    </td>
+                    <td class="num">{reading["p99_seconds"].as_f64().map(|s| format!("{} ms", short(s * 1000.0))).unwrap_or_else(|| "—".into())}</td>
+                </tr>
+            }
+            .into_any()
+        })
+        .collect()
 }
 
 /// The newest drift report per model that found drift in the last hour.

@@ -854,23 +854,33 @@ pub async fn releases_of_version(
     .fetch_all(&state.pool)
     .await?;
     let ids: Vec<String> = workflows.iter().map(|w| w.id.clone()).collect();
-    let nodes: Vec<(
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        String,
-        Option<String>,
-        Option<String>,
-    )> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct Step {
+        workflow: String,
+        node: String,
+        title: String,
+        agent: Option<String>,
+        skill: Option<String>,
+        state: String,
+        progress: Option<String>,
+        error: Option<String>,
+    }
+    #[derive(sqlx::FromRow)]
+    struct Decision {
+        workflow: String,
+        gate: String,
+        state: String,
+        decided_by: Option<String>,
+        comment: Option<String>,
+    }
+    let steps: Vec<Step> = sqlx::query_as(
         "SELECT workflow, node, title, agent, skill, state, progress, error
-             FROM control.graph_nodes WHERE workflow = ANY($1) AND kind = 'task' ORDER BY node",
+         FROM control.graph_nodes WHERE workflow = ANY($1) AND kind = 'task' ORDER BY node",
     )
     .bind(&ids)
     .fetch_all(&state.pool)
     .await?;
-    let gates: Vec<(String, String, String, Option<String>, Option<String>)> = sqlx::query_as(
+    let decisions: Vec<Decision> = sqlx::query_as(
         "SELECT workflow, gate, state, decided_by, comment FROM control.gates WHERE workflow = ANY($1) ORDER BY gate",
     )
     .bind(&ids)
@@ -879,19 +889,19 @@ pub async fn releases_of_version(
     let releases: Vec<Value> = workflows
         .into_iter()
         .map(|w| {
-            let steps: Vec<Value> = nodes
+            let steps: Vec<Value> = steps
                 .iter()
-                .filter(|n| n.0 == w.id)
-                .map(|(_, node, title, agent, skill, state, progress, error)| {
-                    json!({"node": node, "title": title, "agent": agent, "skill": skill, "state": state, "detail": error.clone().or(progress.clone())})
+                .filter(|n| n.workflow == w.id)
+                .map(|n| {
+                    json!({"node": n.node, "title": n.title, "agent": n.agent, "skill": n.skill, "state": n.state, "detail": n.error.clone().or(n.progress.clone())})
                 })
                 .collect();
-            let decisions: Vec<Value> = gates
+            let gates: Vec<Value> = decisions
                 .iter()
-                .filter(|g| g.0 == w.id)
-                .map(|(_, gate, state, by, comment)| json!({"gate": gate, "state": state, "decided_by": by, "comment": comment}))
+                .filter(|g| g.workflow == w.id)
+                .map(|g| json!({"gate": g.gate, "state": g.state, "decided_by": g.decided_by, "comment": g.comment}))
                 .collect();
-            json!({"workflow": w, "steps": steps, "gates": decisions})
+            json!({"workflow": w, "steps": steps, "gates": gates})
         })
         .collect();
     Ok(Json(
