@@ -13,14 +13,17 @@ import assert from 'node:assert/strict';
 import { sut } from './lib/context.mjs';
 import { axeFindings, withPeople } from './lib/browser.mjs';
 // Static imports, in order: node:test runs tests in the order they are
-// declared, and the system's before/after hooks wrap them all.
+// declared, and the system's before/after hooks wrap them all. J3 injects
+// drift, which every release's drift check sees for the next hour of
+// traffic, so it comes after the other releases; J5 reads the audit log
+// everyone wrote, so it comes last.
 import './journeys/j0-first-run.mjs';
 import './journeys/j1-deploy.mjs';
 import './journeys/j2-approve.mjs';
-import './journeys/j3-drift.mjs';
 import './journeys/j4-bad-canary.mjs';
-import './journeys/j5-audit-lineage.mjs';
 import './journeys/j6-cli.mjs';
+import './journeys/j3-drift.mjs';
+import './journeys/j5-audit-lineage.mjs';
 
 test('every page hydrates with no serious or critical axe-core violation', { timeout: 300_000 }, async () => {
   await withPeople('pages', sut.base, ['dave'], async ({ dave }) => {

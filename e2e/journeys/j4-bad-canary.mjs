@@ -19,6 +19,11 @@ journey('j4', 'J4 the faulty canary breaks its SLO and is rolled back without an
     await page.waitForURL(/\/deploy\?/);
     await alice.hydrated();
     assert.equal(await page.inputValue('#version'), faulty);
+    // Without the labelled holdout the quality checks cannot catch it before
+    // traffic does, which is the point here (with it, validation halts the
+    // release before the gate).
+    await page.fill('#holdout', '');
+    await page.fill('#training', '');
     await page.fill('#steps', '10, 50');
     await page.fill('#analysis', '10');
     await Promise.all([

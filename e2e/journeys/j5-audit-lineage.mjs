@@ -10,7 +10,7 @@ import { withPeople } from '../lib/browser.mjs';
 async function auditRows(page) {
   return page.$$eval('[data-testid=audit] tbody tr', (trs) => trs.map((tr) => {
     const c = [...tr.children].map((td) => td.textContent.trim());
-    return { at: c[1], actor: c[2], action: c[3], target: c[4], outcome: c[5] };
+    return { at: c[1], actor: c[2], action: c[3], target: c[4], outcome: c[5], detail: c[6] };
   }));
 }
 
@@ -26,7 +26,7 @@ journey('j5', 'J5 dave reads the audit log, filters it, verifies its chain, and 
       assert.ok(actions.has(a), `the audit log has ${a} (has ${[...actions].join(', ')})`);
     }
     assert.ok(all.some((r) => r.outcome === 'refused'), 'refusals');
-    assert.ok(all.some((r) => /roll/.test(r.action) || /roll/.test(r.target)), 'roll backs');
+    assert.ok(all.some((r) => r.action === 'start-workflow' && /rollback/.test(r.detail)), 'roll backs');
     for (const r of all.slice(0, 20)) {
       assert.ok(r.at && r.actor && r.action && r.outcome, `a complete row: ${JSON.stringify(r)}`);
     }
