@@ -24,8 +24,10 @@ journey('j4', 'J4 the faulty canary breaks its SLO and is rolled back without an
     // release before the gate).
     await page.fill('#holdout', '');
     await page.fill('#training', '');
-    await page.fill('#steps', '10, 50');
-    await page.fill('#analysis', '10');
+    // A window long enough for the canary's share of the demo traffic to
+    // reach the policy's minimum sample, so the verdict is not inconclusive.
+    await page.fill('#steps', '20, 50');
+    await page.fill('#analysis', '20');
     await Promise.all([
       page.waitForURL(/\/workflows\/[^/?]+$/, { timeout: 60_000 }),
       page.click('[data-testid=deploy-form] button[type=submit]'),
@@ -38,7 +40,7 @@ journey('j4', 'J4 the faulty canary breaks its SLO and is rolled back without an
     await decideGate(bob, workflow, 'approve', 'start the canary');
     const hooksBefore = sut.webhook.received.length;
 
-    await nodeReaches(page, 'analysis-10', 'failed', 240_000);
+    await nodeReaches(page, 'analysis-20', 'failed', 240_000);
     const end = await workflowReaches(page, ['failed', 'completed', 'canceled', 'rejected'], 180_000);
     assert.equal(end, 'failed', 'the release ends as failed');
     assert.match(await page.textContent('main'), /rolled back/i, 'rolled back, in the workflow summary');
@@ -51,7 +53,7 @@ journey('j4', 'J4 the faulty canary breaks its SLO and is rolled back without an
     assert.equal(gates.filter((g) => g.gate === 'approve-promotion' && g.state === 'approved').length, 0, 'nobody approved anything after the canary');
 
     // The evidence: the failed analysis, with its numbers.
-    await page.click('g[data-node="analysis-10"] a rect');
+    await page.click('g[data-node="analysis-20"] a rect');
     await page.waitForSelector('[data-testid=drawer] ol.activity', { timeout: 30_000 });
     const drawer = await page.textContent('[data-testid=drawer]');
     assert.match(drawer, /error rate/i);
