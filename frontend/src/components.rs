@@ -34,7 +34,7 @@ pub fn state_class(state: &str) -> &'static str {
         "working" | "running" => "working",
         "input-required" | "auth-required" | "open" => "input-required",
         "completed" | "approved" | "succeeded" => "completed",
-        "failed" | "rejected" | "expired" => "failed",
+        "failed" | "rejected" | "expired" | "rolled_back" => "failed",
         "canceled" => "canceled",
         _ => "submitted",
     }
