@@ -43,7 +43,7 @@ journey('j4', 'J4 the faulty canary breaks its SLO and is rolled back without an
     await nodeReaches(page, 'analysis-20', 'failed', 240_000);
     const end = await workflowReaches(page, ['rolled_back', 'failed', 'completed', 'canceled', 'rejected'], 180_000);
     assert.equal(end, 'rolled_back', 'the release ends as rolled back');
-    assert.match(await page.textContent('main'), /rolled back/i, 'rolled back, in the workflow summary');
+    assert.match(await page.textContent('h1'), /rolled.back/i, 'rolled back, in the heading');
     const nodes = await page.$$eval('g[data-node]', (gs) => gs.map((g) => [g.dataset.node, g.dataset.state]));
     const rollback = nodes.find(([n]) => /rollback/.test(n));
     assert.ok(rollback, `a rollback node was added (${nodes.map(([n, s]) => `${n}:${s}`).join(' ')})`);
