@@ -2,7 +2,7 @@
 // personal API tokens, under the same rules as the console.
 
 import assert from 'node:assert/strict';
-import { journey, sut } from '../lib/context.mjs';
+import { journey, sut, eventually } from '../lib/context.mjs';
 import { withPeople } from '../lib/browser.mjs';
 import { mlops } from '../lib/system.mjs';
 import { settle } from '../lib/console.mjs';
@@ -41,7 +41,12 @@ journey('j6', 'J6 deploy, approvals, approve and status from the command line', 
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, /canary-50/);
     assert.match(status.stdout, /approve-promotion/);
-    const cancel = await mlops(['cancel', workflow, ...api(aliceToken)]);
-    assert.equal(cancel.code, 0, cancel.stderr);
+    // mlops reject at the promotion gate: the canary is taken out again.
+    const rejected = await mlops(['reject', workflow, '--comment', 'not today', ...api(bobToken)]);
+    assert.equal(rejected.code, 0, rejected.stderr);
+    await eventually('the release rejected and its canary rolled back', async () => {
+      const w = (await alice.api('GET', `/api/workflows/${workflow}`)).json;
+      return w.state === 'rejected';
+    }, { timeoutMs: 120_000, everyMs: 1000 });
   });
 });
