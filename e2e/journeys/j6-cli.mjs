@@ -42,6 +42,10 @@ journey('j6', 'J6 deploy, approvals, approve and status from the command line', 
     assert.match(status.stdout, /canary-50/);
     assert.match(status.stdout, /approve-promotion/);
     // mlops reject at the promotion gate: the canary is taken out again.
+    await eventually('the promotion gate open', async () => {
+      const gates = (await bob.api('GET', '/api/approvals')).json || [];
+      return gates.some((g) => g.workflow === workflow && g.gate === 'approve-promotion' && g.state === 'open');
+    }, { timeoutMs: 180_000, everyMs: 1000 });
     const rejected = await mlops(['reject', workflow, '--comment', 'not today', ...api(bobToken)]);
     assert.equal(rejected.code, 0, rejected.stderr);
     await eventually('the release rejected and its canary rolled back', async () => {
