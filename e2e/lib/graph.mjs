@@ -42,11 +42,15 @@ function stateOf(row) {
 /**
  * How long each orchestrator event took to show: from when the
  * orchestrator recorded it (`emitted_at`) to when the node's state changed
- * on screen. Only events after `since` (the graph first on screen) count.
+ * on screen. Only events after the graph was first on screen count: the
+ * moment the recorder saw its first node in this workflow's page, or
+ * `since` when that is earlier.
  */
 export async function liveDelays(person, workflow, since) {
   const page = person.page;
   const onScreen = await page.evaluate(() => window.__graph);
+  const here = onScreen.filter((r) => r.path === `/workflows/${workflow}`).map((r) => r.t);
+  if (here.length) since = Math.min(since, Math.min(...here));
   const nodes = [...new Set(onScreen.map((r) => r.node))];
   const activity = {};
   for (const n of nodes) {

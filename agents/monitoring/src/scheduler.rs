@@ -3,12 +3,16 @@
 //! and asks for retraining (drift report attached) when a model drifts.
 //! The retraining ledger keeps it to one open request per model, however
 //! many rounds see the drift.
+//!
+//! Until its first report exists it retries every few seconds instead of
+//! waiting a whole interval: right after a start the live model may have
+//! no traffic logged yet, and a dashboard should not sit empty for two
+//! intervals because the first round came too early.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
 
 use crate::Monitor;
 use crate::deployments;
@@ -16,11 +20,16 @@ use crate::drift::{self, DriftRequest, DriftStatus};
 use crate::model::ModelName;
 use crate::retraining::RetrainingAsk;
 
+/// How soon a round is retried while no report has been stored yet.
+const WARM_UP_RETRY: Duration = Duration::from_secs(10);
+
 /// What one round did, for its log line.
 #[derive(Debug, Default)]
 struct RoundReport {
     models: usize,
     checked: usize,
+    /// Checks that stored a drift report (a window with traffic).
+    reported: usize,
     drifted: Vec<String>,
     requests_sent: usize,
     requests_open: usize,
@@ -33,23 +42,26 @@ struct RoundReport {
 pub fn spawn(monitor: Arc<Monitor>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let every = Duration::from_secs(monitor.config.interval_seconds);
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        // A slow round delays the next rather than bunching rounds up.
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let warming_up = every.min(WARM_UP_RETRY);
+        let mut reported_once = false;
         tracing::info!(
             interval_seconds = every.as_secs(),
             "drift scheduler started"
         );
         let mut round: u64 = 0;
         loop {
-            ticks.tick().await;
+            // Sleeping after each round (not a fixed tick) means a slow
+            // round delays the next rather than bunching rounds up.
+            tokio::time::sleep(if reported_once { every } else { warming_up }).await;
             round += 1;
             let started = Instant::now();
             let report = run_round(&monitor).await;
+            reported_once |= report.reported > 0;
             tracing::info!(
                 round,
                 models = report.models,
                 checked = report.checked,
+                reported = report.reported,
                 drifted = ?report.drifted,
                 requests_sent = report.requests_sent,
                 requests_open = report.requests_open,
@@ -107,6 +119,9 @@ async fn run_round(monitor: &Monitor) -> RoundReport {
             }
         };
         report.checked += 1;
+        if checked.output.report_id.is_some() {
+            report.reported += 1;
+        }
         tracing::info!(model = %name, status = ?checked.output.status, report = ?checked.output.report_id, "{}", drift::summary(&checked.output));
         if checked.output.status != DriftStatus::Drifted {
             continue;
