@@ -1,18 +1,19 @@
 // J3. On-call watches drift (carol): the monitoring page's charts over a
 // chosen range; injected drift crosses the threshold within a minute with
-// an alert; and roll back is immediate for on-call, audited, and the weights
+// an alert; the monitoring agent's retraining request shows as a workflow
+// waiting for a person; and roll back is immediate for on-call, audited, and the weights
 // return to stable within seconds.
 
 import assert from 'node:assert/strict';
 import { journey, sut, eventually } from '../lib/context.mjs';
 import { withPeople } from '../lib/browser.mjs';
 import { mlops } from '../lib/system.mjs';
-import { settle, workflowReaches } from '../lib/console.mjs';
+import { decideGate, nodeReaches, settle, workflowReaches } from '../lib/console.mjs';
 
 const TESTS = /wasserstein|jensen|ks|kolmogorov|chi|psi/i;
 
 journey('j3', 'J3 carol sees drift cross its threshold with an alert, and rolls back a canary', { timeout: 900_000 }, async () => {
-  await withPeople('j3', sut.base, ['carol', 'dave'], async ({ carol, dave }) => {
+  await withPeople('j3', sut.base, ['carol', 'dave', 'bob'], async ({ carol, dave, bob }) => {
     await settle(dave);
     // The demo's traffic starts from its training distribution.
     await carol.api('POST', '/api/demo/drift', { on: false });
@@ -42,10 +43,35 @@ journey('j3', 'J3 carol sees drift cross its threshold with an alert, and rolls 
     assert.ok(took <= 75, `drift showed after ${took.toFixed(0)} s`);
     await carol.shot('j3-drift');
 
-    // 3. (The monitoring agent's retraining request goes straight to the
-    // orchestrator over A2A; the console does not list workflows it did not
-    // start yet, so that step is not checked here.)
-    // Back to normal traffic, and the retraining is not wanted today.
+    // 3. The monitoring agent asks the orchestrator over A2A to retrain.
+    // The workflow shows in the console like one started here: fresh data,
+    // training, validation and a canary, stopping first at the gate where a
+    // person confirms the retraining.
+    const retrain = await eventually('the retraining workflow in the console', async () => {
+      const rows = (await carol.api('GET', '/api/workflows?limit=50')).json || [];
+      return rows.find((w) => w.kind === 'retrain' && w.model === 'fraud-detector'
+        && Date.parse(w.created_at) >= injected - 5_000);
+    }, { timeoutMs: 120_000, everyMs: 1000 });
+    assert.equal(retrain.requested_by, 'service:monitoring', 'the monitoring agent asked for it');
+    await carol.open('/workflows');
+    const row = page.locator(`[data-testid=workflows] tr:has(a[href="/workflows/${retrain.id}"])`);
+    assert.match(await row.textContent(), /retrain[\s\S]*service:monitoring/, 'listed with its requester');
+    await row.locator('a').click();
+    await page.waitForURL(`**/workflows/${retrain.id}`);
+    const gate = 'approve-retraining-fraud-detector';
+    assert.equal(await nodeReaches(page, gate, 'input-required', 120_000), 'input-required');
+    const planned = await page.$$eval('g[data-node]', (gs) => gs.map((g) => g.getAttribute('data-node')));
+    for (const step of [/ingest|data|fresh/, /train/, /valid|quality|check/, /canary/]) {
+      assert.ok(planned.some((n) => step.test(n)), `the plan has ${step} (has ${planned.join(', ')})`);
+    }
+    await carol.shot('j3-retraining-at-gate');
+    // The retraining is not wanted today: an approver says no at its gate.
+    await decideGate(bob, retrain.id, 'reject', 'drift was injected by the demo');
+    await eventually('the retraining rejected', async () =>
+      (await carol.api('GET', `/api/workflows/${retrain.id}`)).json?.state === 'rejected',
+    { timeoutMs: 60_000, everyMs: 1000 });
+
+    // Back to normal traffic.
     await carol.open('/monitoring?model=fraud-detector');
     await page.click('[data-testid=demo-drift]');
     await page.waitForSelector('[data-testid=demo-drift]:has-text("Inject drift")', { timeout: 30_000 });

@@ -1,10 +1,11 @@
 // J6. CI and the command line: the same release without a browser, with
-// personal API tokens, under the same rules as the console.
+// personal API tokens, under the same rules as the console; and a CI job's
+// goal sent straight to the orchestrator, which the console shows too.
 
 import assert from 'node:assert/strict';
 import { journey, sut, eventually } from '../lib/context.mjs';
 import { withPeople } from '../lib/browser.mjs';
-import { mlops } from '../lib/system.mjs';
+import { a2aCi, mlops, serviceToken, serviceUrl } from '../lib/system.mjs';
 import { settle } from '../lib/console.mjs';
 
 journey('j6', 'J6 deploy, approvals, approve and status from the command line', { timeout: 600_000 }, async () => {
@@ -52,5 +53,25 @@ journey('j6', 'J6 deploy, approvals, approve and status from the command line', 
       const w = (await alice.api('GET', `/api/workflows/${workflow}`)).json;
       return w.state === 'rejected';
     }, { timeoutMs: 120_000, everyMs: 1000 });
+
+    // A CI job sends the goal straight to the orchestrator over A2A with a
+    // service token (the official Python SDK). It shows up in the console
+    // like any other workflow, with its graph and its requester.
+    const ci = await serviceToken(sut.dataDir, 'orchestrator', 'a2a:invoke');
+    const sent = await a2aCi(['goal', serviceUrl(sut.dataDir, 'agent-orchestrator'), ci, JSON.stringify({
+      goal: 'deploy', model: 'fraud-detector', version: 1, steps: [50], analysis_seconds: 10,
+    })]);
+    assert.ok(sent.task_id, 'the orchestrator took the goal');
+    await alice.open('/workflows');
+    const row = alice.page.locator(`[data-testid=workflows] tr:has(a[href="/workflows/${sent.task_id}"])`);
+    await row.waitFor({ timeout: 60_000 });
+    assert.match(await row.textContent(), /deploy[\s\S]*service:operator/, 'listed with the service that sent it');
+    await row.locator('a').click();
+    await alice.page.waitForURL(`**/workflows/${sent.task_id}`);
+    await alice.page.waitForSelector('g[data-node="approve-canary"]', { state: 'attached', timeout: 120_000 });
+    await alice.shot('j6-ci-workflow');
+    // Tidy up: an admin cancels it from the console.
+    const canceled = await carol.api('POST', `/api/workflows/${sent.task_id}/cancel`, {});
+    assert.ok(canceled.status < 300, canceled.text);
   });
 });

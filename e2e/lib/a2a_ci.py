@@ -9,6 +9,9 @@ Usage:
   python a2a_ci.py tokens URL TOKEN TASK_ID
       reads the task's history (GetTask) and prints
       RESULT {"approval_tokens": [...]}: what anyone who may read the task sees.
+  python a2a_ci.py goal URL TOKEN GOAL_JSON
+      sends a goal to the orchestrator's orchestrate-ml-pipeline skill, as a CI
+      job does, and prints RESULT {"task_id": ...} from its first event.
 """
 
 import asyncio
@@ -34,12 +37,15 @@ async def client_for(url, token):
     return http, ClientFactory(config).create(card)
 
 
-def data_message(payload, task_id):
+def data_message(payload, task_id=None, skill=None):
     data = struct_pb2.Value()
     data.struct_value.update(payload)
-    return Message(
-        message_id=str(uuid.uuid4()), role=Role.ROLE_USER, task_id=task_id, parts=[Part(data=data)]
-    )
+    message = Message(message_id=str(uuid.uuid4()), role=Role.ROLE_USER, parts=[Part(data=data)])
+    if task_id:
+        message.task_id = task_id
+    if skill:
+        message.metadata.update({"skill": skill})
+    return message
 
 
 async def answer(url, token, task_id, approval):
@@ -53,6 +59,23 @@ async def answer(url, token, task_id, approval):
         result = {"accepted": False, "error": f"{type(error).__name__}: {error}"}
     await http.aclose()
     return result
+
+
+async def goal(url, token, goal_json):
+    http, client = await client_for(url, token)
+    message = data_message(json.loads(goal_json), skill="orchestrate-ml-pipeline")
+    task_id = None
+    async for event in client.send_message(SendMessageRequest(message=message)):
+        # The first event names the task: a Task, or an update on one.
+        for field in ("task", "status_update", "artifact_update"):
+            if event.HasField(field):
+                item = getattr(event, field)
+                task_id = item.id if field == "task" else item.task_id
+                break
+        if task_id:
+            break
+    await http.aclose()
+    return {"task_id": task_id}
 
 
 async def tokens(url, token, task_id):
@@ -71,5 +94,5 @@ async def tokens(url, token, task_id):
 
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
-    run = {"answer": answer, "tokens": tokens}[command]
+    run = {"answer": answer, "tokens": tokens, "goal": goal}[command]
     print("RESULT " + json.dumps(asyncio.run(run(*args))))

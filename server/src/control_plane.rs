@@ -19,7 +19,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use mlops_agent_kit::McpEndpoints;
 use mlops_agent_kit::client::MintingTokenSource;
-use mlops_service_auth::{ClientSecrets, SigningKey};
+use mlops_service_auth::{ClientSecrets, JwksSource, SigningKey, TokenVerifier};
 use tower_sessions::SessionManagerLayer;
 use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions_sqlx_store::PostgresStore;
@@ -97,6 +97,9 @@ pub struct AppState {
     read_models: read_models::ReadModels,
     fanout: Arc<events::Fanout>,
     http: reqwest::Client,
+    /// Checks the service tokens presented to this control plane (the
+    /// orchestrator reporting workflows); they are its own, so its own keys.
+    service_tokens: TokenVerifier,
 }
 
 impl AppState {
@@ -161,6 +164,10 @@ fn router(
         .route("/api/demo", get(demo_panel::get))
         .route("/api/demo/drift", post(demo_panel::set_drift))
         .route("/api/hooks/orchestrator", post(workflows::push_hook))
+        .route(
+            "/api/hooks/orchestrator/workflows",
+            post(workflows::report_hook),
+        )
         .route("/api/openapi.json", get(openapi::document))
         .route("/auth/login", get(oidc::login))
         .route("/auth/callback", get(oidc::callback))
@@ -294,7 +301,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| crate::supervisor::agent_registry_path(data_dir));
     tracing::info!(url = %public_url, kid = %key.kid(), sign_in = oidc.is_some(), "control plane listening");
+    let service_tokens = TokenVerifier::new(
+        public_url.clone(),
+        mlops_service_auth::access::CONTROL_PLANE,
+        JwksSource::Static(key.jwks()),
+    );
     let state = Arc::new(AppState {
+        service_tokens,
         key,
         client_secrets,
         public_url,

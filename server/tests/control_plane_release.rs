@@ -360,6 +360,101 @@ async fn cli_deploys_to_the_gate_and_every_bypass_is_refused_and_audited() {
             && r["outcome"] == "ok")
     );
 
+    // J6's last line: a CI job sends a goal straight to the orchestrator
+    // over A2A with a service token. The workflow shows in the console like
+    // any other, from its first event, with the service as its requester.
+    let mut goal = mlops_agent_kit::a2a::Message::new(
+        mlops_agent_kit::a2a::Role::User,
+        vec![mlops_agent_kit::a2a::Part::data(json!({
+            "goal": "deploy", "model": "fraud-detector", "version": seeded["candidate"],
+            "steps": [10, 100], "analysis_seconds": 10,
+        }))],
+    );
+    goal.metadata = Some(std::collections::HashMap::from([(
+        "skill".to_owned(),
+        json!("orchestrate-ml-pipeline"),
+    )]));
+    let mut stream = orchestrator
+        .stream(&mlops_agent_kit::a2a::SendMessageRequest {
+            message: goal,
+            configuration: None,
+            metadata: None,
+            tenant: None,
+        })
+        .await
+        .unwrap();
+    let ci_task = {
+        use futures::StreamExt;
+        match stream.next().await {
+            Some(Ok(mlops_agent_kit::a2a::StreamResponse::Task(t))) => t.id,
+            Some(Ok(mlops_agent_kit::a2a::StreamResponse::StatusUpdate(u))) => u.task_id,
+            other => panic!("the orchestrator took the CI goal: {other:?}"),
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let shown = loop {
+        let (status, detail) = api(
+            reqwest::Method::GET,
+            format!("{url}/api/workflows/{ci_task}"),
+            &dave,
+            None,
+        )
+        .await;
+        if status == 200 && detail["nodes"].as_array().is_some_and(|n| n.len() >= 3) {
+            break detail;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the CI workflow shows in the console with its graph: {status} {detail}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(shown["requested_by"], "service:ci", "{shown}");
+    assert_eq!(shown["kind"], "deploy", "{shown}");
+    let (_, listed) = api(
+        reqwest::Method::GET,
+        format!("{url}/api/workflows"),
+        &dave,
+        None,
+    )
+    .await;
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["id"] == ci_task.as_str()),
+        "{listed}"
+    );
+    drop(stream);
+    // Canceled at the orchestrator, and the console hears of it by push.
+    orchestrator
+        .cancel(&mlops_agent_kit::a2a::CancelTaskRequest {
+            id: ci_task.clone(),
+            metadata: None,
+            tenant: None,
+        })
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, detail) = api(
+            reqwest::Method::GET,
+            format!("{url}/api/workflows/{ci_task}"),
+            &dave,
+            None,
+        )
+        .await;
+        if detail["state"] == "canceled" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the console shows the CI workflow canceled: {detail}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
     // alice cancels her workflow; frank's is canceled by its owner too.
     let (ok, _, stderr) = cli(&["cancel", &id], &url, &alice);
     assert!(ok, "{stderr}");

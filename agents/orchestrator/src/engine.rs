@@ -22,12 +22,13 @@ use mlops_agent_kit::a2a::{
     StreamResponse, SubscribeToTaskRequest, Task, TaskState,
 };
 use mlops_agent_kit::client::{AgentClient, AgentDirectory, ClientError, RetryPolicy};
-use mlops_agent_kit::{Action, AgentEnv, Phase};
+use mlops_agent_kit::{Action, AgentEnv, PgPushConfigStore, Phase};
 use mlops_service_auth::{ApprovalClaims, ApprovalDecision, TokenVerifier};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::console::ConsoleLink;
 use crate::goal::Goal;
 use crate::plan::{Catalog, NodeKind, PlanNode, rollback_node};
 use crate::policy::Policy;
@@ -63,6 +64,8 @@ pub struct Engine {
     followers: Mutex<HashSet<Uuid>>,
     last_reattach: Mutex<HashMap<Uuid, Instant>>,
     reattach: OnceLock<Reattach>,
+    /// Reports workflows started outside the console to the control plane.
+    pub console: ConsoleLink,
 }
 
 /// What one look at a workflow did.
@@ -206,7 +209,13 @@ impl Engine {
             mlops_service_auth::APPROVAL_AUDIENCE,
             mlops_service_auth::JwksSource::Url(format!("{}/.well-known/jwks.json", env.issuer)),
         );
+        let console = ConsoleLink::new(
+            &env.issuer,
+            env.tokens.clone(),
+            PgPushConfigStore::new(env.database.clone(), crate::NAME),
+        );
         Arc::new(Engine {
+            console,
             store: Store::new(env.database.clone()),
             owner: format!("orchestrator-{}", Uuid::new_v4()),
             policy,

@@ -21,6 +21,7 @@ use mlops_agent_kit::a2a::{
 };
 use mlops_agent_kit::a2a_server::{AgentExecutor, ExecutorContext};
 use mlops_agent_kit::{SkillInput, TaskEvents, parse_input, whole_numbers_as_integers};
+use mlops_service_auth::CALLER_HEADER;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -206,6 +207,27 @@ impl WorkflowExecutor {
             ]);
         };
         tracing::info!(workflow = %stored.id, task = %ctx.task_id, goal = %goal.summary(), nodes = planned.nodes.len(), "workflow planned");
+        // Before its first delta leaves the outbox, so the console sees all
+        // of it. A console that is down does not stop the release.
+        let caller = ctx
+            .service_params
+            .get(CALLER_HEADER)
+            .and_then(|v| v.first())
+            .map_or("unknown", String::as_str);
+        match self
+            .engine
+            .console
+            .ensure_reported(&ctx.task_id, &json!(goal), caller)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(task = %ctx.task_id, %caller, "reported the workflow to the control plane")
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(task = %ctx.task_id, %error, "the console will not show this workflow")
+            }
+        }
         let guard = self.engine.follow(stored.id);
         self.engine.spawn_driver(stored.id);
         let mut head = vec![submitted];

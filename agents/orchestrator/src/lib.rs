@@ -11,6 +11,7 @@
 //! Architecture invariant: the orchestrator calls no MCP server and no
 //! database but its own schema; everything else goes through A2A.
 
+pub mod console;
 pub mod engine;
 pub mod executor;
 pub mod goal;

@@ -20,6 +20,9 @@ pub mod scope {
     pub const METRICS_READ: &str = "metrics:read";
     /// Calling an A2A agent.
     pub const A2A_INVOKE: &str = "a2a:invoke";
+    /// Reporting a workflow started outside the console to the control
+    /// plane, so it shows there like any other.
+    pub const WORKFLOWS_REPORT: &str = "workflows:report";
 }
 
 use scope::*;
@@ -90,13 +93,21 @@ pub const MCP_SERVERS: &[&str] = &[
     "registry", "storage", "quality", "drift", "trainer", "cluster", "metrics",
 ];
 
+/// The control plane as an audience: the orchestrator reports to it the
+/// workflows that other callers started over A2A.
+pub const CONTROL_PLANE: &str = "control-plane";
+
 /// What the token service grants `client` for `audience`: the matrix's MCP
-/// scopes for an MCP server, `a2a:invoke` for an agent it may call, and
-/// nothing (None) otherwise.
+/// scopes for an MCP server, `workflows:report` for the orchestrator at the
+/// control plane, `a2a:invoke` for an agent it may call, and nothing (None)
+/// otherwise.
 pub fn grant(client: &str, audience: &str) -> Option<Vec<&'static str>> {
     if MCP_SERVERS.contains(&audience) {
         let scopes = mcp_scopes(client, audience);
         return (!scopes.is_empty()).then(|| scopes.to_vec());
+    }
+    if audience == CONTROL_PLANE {
+        return (client == "orchestrator").then(|| vec![WORKFLOWS_REPORT]);
     }
     a2a_may_call(client, audience).then(|| vec![A2A_INVOKE])
 }
@@ -125,6 +136,11 @@ mod tests {
         assert_eq!(grant("orchestrator", "deployment"), Some(vec![A2A_INVOKE]));
         assert_eq!(grant("monitoring", "orchestrator"), Some(vec![A2A_INVOKE]));
         assert_eq!(grant("data", "orchestrator"), None);
+        assert_eq!(
+            grant("orchestrator", CONTROL_PLANE),
+            Some(vec![WORKFLOWS_REPORT])
+        );
+        assert_eq!(grant("monitoring", CONTROL_PLANE), None);
         assert_eq!(
             grant("deployment", "registry"),
             Some(vec![REGISTRY_READ, REGISTRY_ALIAS])

@@ -23,7 +23,7 @@ pub use approval::{
 pub use claims::{Scope, ServiceClaims, TokenRequest};
 pub use clients::ClientSecrets;
 pub use keys::{Jwk, Jwks, SigningKey};
-pub use middleware::{Authenticated, require_a2a_invoke, require_bearer};
+pub use middleware::{Authenticated, CALLER_HEADER, require_a2a_invoke, require_bearer};
 pub use verifier::{JwksSource, TokenVerifier};
 
 /// Everything that can go wrong while issuing or checking a service token.

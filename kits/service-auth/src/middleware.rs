@@ -11,6 +11,12 @@ use crate::{AuthError, ServiceClaims, TokenVerifier};
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub ServiceClaims);
 
+/// The verified caller's subject, as a request header set by
+/// [`require_bearer`] (any such header the client sent is dropped first).
+/// Handlers that only see headers, such as an A2A executor's service
+/// parameters, learn who called from it.
+pub const CALLER_HEADER: &str = "mlops-caller";
+
 /// axum middleware: rejects a request without a valid bearer token for this
 /// service with `401` (RFC 6750) and an RFC 9457 problem body.
 ///
@@ -33,9 +39,13 @@ pub async fn require_bearer(
         None => Err(AuthError::MissingToken),
         Some(token) => verifier.verify(token).await,
     };
+    request.headers_mut().remove(CALLER_HEADER);
     match result {
         Ok(claims) => {
             tracing::Span::current().record("caller", claims.sub.as_str());
+            if let Ok(subject) = HeaderValue::from_str(&claims.sub) {
+                request.headers_mut().insert(CALLER_HEADER, subject);
+            }
             request.extensions_mut().insert(Authenticated(claims));
             next.run(request).await
         }
@@ -107,4 +117,76 @@ fn refusal(error: &AuthError) -> Response {
         headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(code));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::HeaderMap;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::{JwksSource, Scope, SigningKey, TokenRequest};
+
+    const ISSUER: &str = "http://127.0.0.1:1";
+
+    fn app(key: &SigningKey) -> Router {
+        let verifier = Arc::new(TokenVerifier::new(
+            ISSUER,
+            "orchestrator",
+            JwksSource::Static(key.jwks()),
+        ));
+        Router::new()
+            .route(
+                "/",
+                get(|headers: HeaderMap| async move {
+                    headers
+                        .get(CALLER_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("none")
+                        .to_owned()
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                verifier,
+                require_bearer,
+            ))
+    }
+
+    async fn call(app: Router, bearer: Option<&str>) -> (StatusCode, String) {
+        let mut request = Request::builder().uri("/").header(CALLER_HEADER, "admin");
+        if let Some(token) = bearer {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let response = app
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn the_caller_header_is_the_verified_subject_never_the_clients() {
+        let key = SigningKey::generate().unwrap();
+        let request = TokenRequest::new(
+            "monitoring",
+            "orchestrator",
+            vec![Scope::parse("a2a:invoke").unwrap()],
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap();
+        let (token, _) = key.mint(ISSUER, &request).unwrap();
+        assert_eq!(
+            call(app(&key), Some(&token)).await,
+            (StatusCode::OK, "monitoring".to_owned())
+        );
+        let (status, _) = call(app(&key), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
 }

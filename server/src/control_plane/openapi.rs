@@ -16,6 +16,7 @@ use utoipa::OpenApi;
         super::workflows::node_activity,
         super::workflows::cancel,
         super::workflows::push_hook,
+        super::workflows::report_hook,
         super::events::all,
         super::events::for_workflow,
         super::approvals::inbox,
@@ -32,6 +33,8 @@ use utoipa::OpenApi;
     ),
     components(schemas(
         super::workflows::Started,
+        super::workflows::ReportedWorkflow,
+        super::workflows::ReportAccepted,
         super::workflows::WorkflowRow,
         super::workflows::WorkflowDetail,
         super::workflows::NodeRow,

@@ -807,6 +807,154 @@ pub async fn push_hook(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// What the orchestrator reports of a workflow someone started straight
+/// over A2A (the monitoring agent, a CI job).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportedWorkflow {
+    /// The orchestrator's task id: the workflow's id.
+    pub task_id: String,
+    /// The checked goal, as the orchestrator keeps it.
+    #[schema(value_type = Object)]
+    pub goal: Value,
+    /// The service subject that sent the goal.
+    pub requested_by: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReportAccepted {
+    /// The token the orchestrator's pushes for this workflow carry.
+    pub push_token: String,
+    pub url: String,
+}
+
+/// The requester recorded for a workflow the orchestrator reported: a
+/// service, never a person, so a person can approve its gates.
+const SERVICE_REQUESTER: &str = "service:";
+
+fn check_report(report: &ReportedWorkflow) -> Result<(), Problem> {
+    let plain = |s: &str, max: usize| {
+        !s.is_empty()
+            && s.len() <= max
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:@".contains(c))
+    };
+    if !plain(&report.task_id, 128) {
+        return Err(Problem::bad_request(
+            "task_id must be 1-128 characters of letters, digits and -_.:@",
+        ));
+    }
+    if !plain(&report.requested_by, 128) {
+        return Err(Problem::bad_request(
+            "requested_by must be 1-128 characters of letters, digits and -_.:@",
+        ));
+    }
+    let kind = report.goal["goal"].as_str();
+    if !matches!(kind, Some("deploy" | "retrain" | "rollback")) {
+        return Err(Problem::bad_request(
+            "goal.goal must be deploy, retrain or rollback",
+        ));
+    }
+    if !report.goal["model"].as_str().is_some_and(|m| plain(m, 128)) {
+        return Err(Problem::bad_request("goal.model must name a model"));
+    }
+    Ok(())
+}
+
+/// `POST /api/hooks/orchestrator/workflows`: the orchestrator reports a
+/// workflow it did not get from the console, before its first event, and
+/// gets the push token its events will carry. A repeat (the orchestrator
+/// restarted before it saved the push config) gets a fresh token.
+#[utoipa::path(post, path = "/api/hooks/orchestrator/workflows", tag = "hooks", description = "The orchestrator reports a workflow started outside the console (service token, scope `workflows:report`).", request_body = ReportedWorkflow, responses((status = 201, body = ReportAccepted), (status = 400, description = "not a valid report"), (status = 401, description = "no valid service token"), (status = 403, description = "not the orchestrator"), (status = 409, description = "the console started this workflow")))]
+pub async fn report_hook(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<ReportAccepted>), Problem> {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Problem::unauthorized("a service token is required"))?;
+    let claims = state
+        .service_tokens
+        .verify(bearer.trim())
+        .await
+        .map_err(|e| Problem::unauthorized(format!("the service token does not verify: {e}")))?;
+    if claims.sub != "orchestrator"
+        || !claims.has_scope(mlops_service_auth::access::scope::WORKFLOWS_REPORT)
+    {
+        return Err(Problem::forbidden(
+            "only the orchestrator, with scope workflows:report, reports workflows",
+        ));
+    }
+    let report: ReportedWorkflow = serde_json::from_slice(&body)
+        .map_err(|e| Problem::bad_request(format!("not a workflow report: {e}")))?;
+    check_report(&report)?;
+    let requester = format!("{SERVICE_REQUESTER}{}", report.requested_by);
+    let push_token = random_token();
+    let mut tx = state.pool.begin().await?;
+    let known: Option<(uuid::Uuid, String)> = sqlx::query_as(
+        "SELECT id, requested_by FROM control.workflow_requests WHERE task_id = $1 FOR UPDATE",
+    )
+    .bind(&report.task_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    match known {
+        Some((id, by)) if by.starts_with(SERVICE_REQUESTER) => {
+            sqlx::query("UPDATE control.workflow_requests SET push_token_hash = $2 WHERE id = $1")
+                .bind(id)
+                .bind(token_hash(&push_token))
+                .execute(&mut *tx)
+                .await?;
+        }
+        Some(_) => {
+            return Err(Problem::conflict(
+                "the console started this workflow and already follows it",
+            ));
+        }
+        None => {
+            let request_id = uuid::Uuid::now_v7();
+            sqlx::query(
+                "INSERT INTO control.workflow_requests (id, push_token_hash, goal, requested_by, task_id)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(request_id)
+            .bind(token_hash(&push_token))
+            .bind(&report.goal)
+            .bind(&requester)
+            .bind(&report.task_id)
+            .execute(&mut *tx)
+            .await?;
+            ensure_workflow(&mut tx, &report.task_id, request_id).await?;
+            audit::append(
+                &mut tx,
+                &Entry {
+                    actor: &requester,
+                    action: "start-workflow",
+                    target: Some(&report.task_id),
+                    outcome: Outcome::Ok,
+                    detail: json!({
+                        "kind": report.goal["goal"], "model": report.goal["model"],
+                        "version": report.goal["version"], "via": "a2a",
+                        "reason": report.goal["reason"],
+                    }),
+                },
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    tracing::info!(workflow = %report.task_id, by = %requester, "workflow reported by the orchestrator");
+    Ok((
+        StatusCode::CREATED,
+        Json(ReportAccepted {
+            push_token,
+            url: format!("{}/workflows/{}", state.public_url, report.task_id),
+        }),
+    ))
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
