@@ -18,8 +18,15 @@ journey('j6', 'J6 deploy, approvals, approve and status from the command line', 
     const bobToken = (await bob.api('POST', '/api/tokens', { name: 'laptop', scopes: ['read', 'approvals:write'] })).json.token;
     const api = (token) => ['--url', sut.base, '--token', token];
 
+    // The version to release is whichever of v1 and v2 is not champion
+    // now (J2, when it ran first, made v2 champion).
+    await alice.open('/models');
+    const championIsV1 = await alice.page
+      .locator('[data-testid=version-row][data-version="1"] [data-alias=champion]').count();
+    const candidate = championIsV1 ? '2' : '1';
+
     // mlops deploy prints the URL and follows the release to its gate.
-    const deploy = await mlops(['deploy', 'fraud-detector', '--version', '1', '--strategy', 'canary',
+    const deploy = await mlops(['deploy', 'fraud-detector', '--version', candidate, '--strategy', 'canary',
       '--steps', '50', '--analysis-seconds', '10', ...api(aliceToken)]);
     assert.equal(deploy.code, 0, deploy.stderr);
     const url = deploy.stdout.match(/http:\/\/127\.0\.0\.1:\d+\/workflows\/(\S+)/);
@@ -59,7 +66,7 @@ journey('j6', 'J6 deploy, approvals, approve and status from the command line', 
     // like any other workflow, with its graph and its requester.
     const ci = await serviceToken(sut.dataDir, 'orchestrator', 'a2a:invoke');
     const sent = await a2aCi(['goal', serviceUrl(sut.dataDir, 'agent-orchestrator'), ci, JSON.stringify({
-      goal: 'deploy', model: 'fraud-detector', version: 1, steps: [50], analysis_seconds: 10,
+      goal: 'deploy', model: 'fraud-detector', version: Number(candidate), steps: [50], analysis_seconds: 10,
     })]);
     assert.ok(sent.task_id, 'the orchestrator took the goal');
     await alice.open('/workflows');
