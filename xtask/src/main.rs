@@ -91,7 +91,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// The workspace root (xtask lives one level below it).
 pub fn workspace_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    // `cargo xtask` is `cargo run`, which names this package's directory at
+    // run time; that wins over the path compiled in. With the build cache
+    // shared between checkouts (CI's fresh clone and a working tree), cargo
+    // may run an xtask binary another checkout built, and the compiled-in
+    // path would then send every test to that other checkout.
+    let xtask = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    xtask
         .parent()
         .expect("xtask sits inside the workspace")
         .to_owned()
