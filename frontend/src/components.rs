@@ -141,6 +141,25 @@ pub fn number(n: &serde_json::Number) -> String {
     n.as_f64().map(short).unwrap_or_else(|| n.to_string())
 }
 
+/// How many of a deployed version's replicas are ready, from a model's
+/// cluster status (`runtime.versions[].replicas[].ready`).
+pub fn ready_replicas(status: &Value, version: i64) -> usize {
+    status["runtime"]["versions"]
+        .as_array()
+        .and_then(|versions| {
+            versions
+                .iter()
+                .find(|r| r["version"].as_i64() == Some(version))
+        })
+        .and_then(|r| r["replicas"].as_array())
+        .map_or(0, |replicas| {
+            replicas
+                .iter()
+                .filter(|r| r["ready"].as_bool() == Some(true))
+                .count()
+        })
+}
+
 /// A float, short.
 pub fn short(x: f64) -> String {
     if x == 0.0 || !x.is_finite() {

@@ -106,20 +106,11 @@ fn ModelDeployment(
         .filter(|v| Some(*v) != stable)
         .max()
         .or(stable);
-    let runtime = status["runtime"]["versions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
     let rows = deployments
         .iter()
         .map(|d| {
             let version = d["version"].as_i64().unwrap_or_default();
-            let replicas = runtime
-                .iter()
-                .find(|r| r["version"].as_i64() == Some(version))
-                .and_then(|r| r["replicas"].as_array().cloned())
-                .unwrap_or_default();
-            let ready = replicas.iter().filter(|r| r["ready"].as_bool() == Some(true)).count();
+            let ready = crate::components::ready_replicas(&status, version);
             let faults = match (d["error_share"].as_f64().unwrap_or(0.0), d["added_latency_ms"].as_i64().unwrap_or(0)) {
                 (e, l) if e > 0.0 || l > 0 => format!("{}% errors, +{l} ms", crate::components::short(e * 100.0)),
                 _ => "none".to_owned(),

@@ -122,10 +122,6 @@ fn DeploymentHealth() -> impl IntoView {
 /// One row per deployed version of a model.
 fn health_rows(status: &Value, report: &Value) -> Vec<AnyView> {
     let model = status["model"].as_str().unwrap_or_default().to_owned();
-    let runtime = status["runtime"]["versions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
     let readings = report["versions"].as_array().cloned().unwrap_or_default();
     status["desired"]["deployments"]
         .as_array()
@@ -134,12 +130,7 @@ fn health_rows(status: &Value, report: &Value) -> Vec<AnyView> {
         .iter()
         .map(|d| {
             let version = d["version"].as_i64().unwrap_or_default();
-            let replicas = runtime
-                .iter()
-                .find(|r| r["version"].as_i64() == Some(version))
-                .and_then(|r| r["replicas"].as_array().cloned())
-                .unwrap_or_default();
-            let ready = replicas.iter().filter(|r| r["ready"].as_bool() == Some(true)).count();
+            let ready = crate::components::ready_replicas(status, version);
             let reading = readings
                 .iter()
                 .find(|r| r["version"].as_str() == Some(version.to_string().as_str()))
